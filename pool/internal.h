@@ -1,0 +1,379 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * internal.h - the pool's internal structures, grouped by the file that
+ * defines their functions.
+ *
+ * The objects and their handles:
+ *
+ *   handle (64 bits)  = class id << 32 | handle index (1-based, in that class)
+ *   handle entry      = the class's handle table slot for that index:
+ *                       zspage id | slot | size - 1 | allocated tag
+ *   zspage descriptor = the class's zspage table slot for that id: where the
+ *                       zspage's pages are, its free list and, per object
+ *                       slot, the handle index that owns it (the reverse map
+ *                       compaction needs to find the handle of an object)
+ *
+ * Objects carry no header: all metadata lives outside the zspages, so a
+ * zspage holds nothing but data and the tables stay small (12 bytes and a
+ * share of a descriptor per object).
+ *
+ * lock ordering:
+ *   pool->compact_lock      (one compaction at a time)
+ *     class->migrate        (rwlock: readers pin objects, compaction writes)
+ *       class->lock         (zspages, fullness lists, tables, counters)
+ *         node->lock        (chunks, page bitmaps, node counters)
+ *           sim->lock       (simulated topology, inside the node layer)
+ * A thread holds at most one class's locks at a time.
+ */
+#ifndef ZP_POOL_INTERNAL_H
+#define ZP_POOL_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pool.h"
+#include "zp-assert.h"
+#include "zp-compiler.h"
+#include "zp-list.h"
+
+/* ------------------------------------------------------------------------ */
+/* prim.c - the only file that talks to the kernel about memory              */
+/* ------------------------------------------------------------------------ */
+
+/* Map len bytes of anonymous memory that the kernel locks as it is faulted
+ * in and never backs with transparent huge pages (pages are returned one by
+ * one). Returns 0 or -errno. */
+int prim_map(size_t len, void **addr);
+/* Zeroed, locked memory for the pool's own structures, whole pages; NULL
+ * when it cannot be had. */
+void *prim_meta_alloc(size_t len);
+void prim_meta_free(void *p, size_t len);
+/* Map len bytes without locking them: a reservation whose pages are locked
+ * with prim_lock() before they are first touched. 0 or -errno. */
+int prim_reserve(size_t len, void **addr);
+/* Fault in and lock a range. 0 or -errno. */
+int prim_lock(void *addr, size_t len);
+void prim_unmap(void *addr, size_t len);
+/* Fault in (and so lock) every page of the range. 0 or -ENOMEM. */
+int prim_populate(void *addr, size_t len);
+/* Give the range's pages back to the system; the range stays mapped and
+ * locked-on-fault, so memory faulted in again later is locked too. */
+void prim_release(void *addr, size_t len);
+/* Bind a mapped, untouched range to a node. 0 or -errno. */
+int prim_bind(void *addr, size_t len, int node, bool strict);
+/* The node each page lives on (move_pages); 0 or -errno. */
+int prim_query_nodes(void *const *pages, size_t n, int *status);
+
+/* ------------------------------------------------------------------------ */
+/* table.c - arrays of fixed-size entries with stable addresses             */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A table hands out entries by 1-based index, lowest index first, so that the
+ * segments at the top empty out and go back to the system. Entries never
+ * move: a reader holding a live index may use its entry without the lock.
+ * All other calls need the owner's lock (class->lock).
+ */
+struct zp_tseg {
+	char *mem;          /* NULL: not mapped */
+	uint32_t used;      /* entries handed out */
+	uint32_t free_head; /* first free entry, local index + 1; 0: none */
+};
+
+struct zp_table {
+	uint32_t esize;       /* bytes per entry, a multiple of 8 */
+	uint32_t seg_shift;   /* log2 of entries per segment */
+	uint32_t nr_segs_max;
+	uint32_t lowest_room; /* no segment below this one has a free entry */
+	uint32_t nr_segs_seen; /* segments below this were mapped once */
+	uint32_t dir_locked;  /* directory entries below this are locked */
+	uint32_t nr_mapped;   /* segments mapped now */
+	uint32_t nr_empty;    /* mapped segments with no entry in use */
+	uint64_t in_use;      /* entries handed out */
+	struct zp_tseg *segs; /* nr_segs_max, mapped on demand */
+};
+
+/* Segments are 8..16 KiB: big enough to amortize the system call, small
+ * enough that the one empty segment each table keeps costs little. */
+#define ZP_TABLE_SEG_BYTES (16u << 10)
+/* Directory length: 65536 segments bound a class at 128 M handles. The
+ * directory is a reservation locked page by page as it is used. */
+#define ZP_TABLE_MAX_SEGS 65536u
+
+int table_init(struct zp_table *t, size_t esize);
+void table_destroy(struct zp_table *t);
+/* 0 and the index, or -ENOMEM. The entry's first 8 bytes are undefined. */
+int table_alloc(struct zp_table *t, uint32_t *idx);
+void table_free(struct zp_table *t, uint32_t idx);
+/* Resident bytes of the table: mapped segments and the touched directory. */
+size_t table_resident_bytes(const struct zp_table *t);
+int table_for_each_mapping(const struct zp_table *t,
+			   int (*fn)(void *addr, size_t len, void *arg),
+			   void *arg);
+
+static inline void *table_entry(const struct zp_table *t, uint32_t idx)
+{
+	uint32_t i = idx - 1;
+	const struct zp_tseg *seg;
+
+	zp_assert(idx != 0 && (i >> t->seg_shift) < t->nr_segs_max);
+	seg = &t->segs[i >> t->seg_shift];
+	zp_assert(seg->mem != NULL);
+	return seg->mem + (size_t)(i & ((1u << t->seg_shift) - 1)) * t->esize;
+}
+
+/* ------------------------------------------------------------------------ */
+/* class.c - size classes                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* Per class and node: the zspages of the class on that node. */
+struct zp_class_node {
+	struct zp_list lists[ZP_NR_FULLNESS]; /* by fullness group */
+	uint32_t nonempty;   /* bit g set: lists[g] is not empty */
+	uint64_t objs_used;  /* live objects */
+	uint64_t objs_alloc; /* slots in live zspages */
+	uint64_t zspages;
+};
+
+struct zp_class {
+	pthread_mutex_t lock;
+	pthread_rwlock_t migrate;
+
+	/* Constant after creation. */
+	uint32_t size;             /* slot size in bytes */
+	uint32_t min_size;         /* smallest object size served */
+	uint16_t objs_per_zspage;
+	uint8_t pages_per_zspage;
+	uint8_t id;                /* index in pool->classes */
+	bool huge;
+
+	/* protected by lock */
+	struct zp_table handles;   /* 8-byte handle entries */
+	struct zp_table zspages;   /* zspage descriptors */
+	struct zp_class_node *cn;  /* pool->nr_nodes */
+	uint64_t bytes_requested;  /* sum of live object sizes */
+	uint64_t malloc_calls;
+	uint64_t free_calls;
+	uint64_t zspages_created;
+	uint64_t zspages_freed;
+	uint64_t pages_compacted;
+	uint64_t objects_moved;
+} zp_cacheline_aligned;
+
+/* Pages of the zspage chain that wastes the least for this size. */
+unsigned int class_chain_pages(unsigned int size, unsigned int max_pages);
+/* Build the merged classes of a pool. 0 or -errno. */
+int classes_init(struct zp_pool *pool);
+void classes_destroy(struct zp_pool *pool);
+
+/* ------------------------------------------------------------------------ */
+/* zspage.c - zspages, their object slots and fullness groups               */
+/* ------------------------------------------------------------------------ */
+
+struct zp_chunk;
+
+/* A reverse-map value: slot free, with the next free slot + 1 below. */
+#define ZSP_FREE_BIT 0x80000000u
+
+struct zp_zspage {
+	char *base;             /* first byte of the zspage's pages */
+	struct zp_chunk *chunk; /* where the pages came from */
+	struct zp_list link;    /* in class->cn[node].lists[group] */
+	uint32_t id;            /* index in class->zspages */
+	uint16_t inuse;         /* live objects */
+	uint16_t free_head;     /* first free slot + 1; 0: full */
+	uint8_t group;          /* enum zp_fullness */
+	uint8_t node;
+	/* per slot: owning handle index, or ZSP_FREE_BIT | next free + 1 */
+	uint32_t rmap[];
+};
+
+/* Handle entry layout, see the top of this file. */
+#define HE_ALLOCATED 1ull
+#define HE_SIZE_SHIFT 1
+#define HE_SIZE_BITS 12 /* size - 1: 0..4095 */
+#define HE_SLOT_SHIFT (HE_SIZE_SHIFT + HE_SIZE_BITS)
+#define HE_SLOT_BITS 12 /* at most 16 pages of 32-byte slots: 2048 */
+#define HE_ZSPAGE_SHIFT (HE_SLOT_SHIFT + HE_SLOT_BITS)
+
+static inline uint64_t he_encode(uint32_t zspage_id, uint32_t slot,
+				 uint32_t size)
+{
+	return (uint64_t)zspage_id << HE_ZSPAGE_SHIFT |
+	       (uint64_t)slot << HE_SLOT_SHIFT |
+	       (uint64_t)(size - 1) << HE_SIZE_SHIFT | HE_ALLOCATED;
+}
+static inline uint32_t he_zspage(uint64_t he)
+{
+	return (uint32_t)(he >> HE_ZSPAGE_SHIFT);
+}
+static inline uint32_t he_slot(uint64_t he)
+{
+	return (uint32_t)(he >> HE_SLOT_SHIFT) & ((1u << HE_SLOT_BITS) - 1);
+}
+static inline uint32_t he_size(uint64_t he)
+{
+	return ((uint32_t)(he >> HE_SIZE_SHIFT) & ((1u << HE_SIZE_BITS) - 1)) +
+	       1;
+}
+
+#define HANDLE_CLASS_SHIFT 32
+
+static inline unsigned int handle_class(zp_handle_t h)
+{
+	return (unsigned int)(h >> HANDLE_CLASS_SHIFT);
+}
+static inline uint32_t handle_index(zp_handle_t h)
+{
+	return (uint32_t)h;
+}
+
+static inline struct zp_zspage *zspage_get(const struct zp_class *class,
+					   uint32_t id)
+{
+	return table_entry(&class->zspages, id);
+}
+
+static inline char *zspage_obj(const struct zp_class *class,
+			       const struct zp_zspage *zsp, uint32_t slot)
+{
+	return zsp->base + (size_t)slot * class->size;
+}
+
+static inline enum zp_fullness fullness_of(const struct zp_class *class,
+					   unsigned int inuse)
+{
+	if (inuse == 0)
+		return ZP_FULLNESS_EMPTY;
+	if (inuse == class->objs_per_zspage)
+		return ZP_FULLNESS_FULL;
+	return (enum zp_fullness)(ZP_FULLNESS_0 +
+				  inuse * 10 / class->objs_per_zspage);
+}
+
+/* Bits of the partly used groups in zp_class_node.nonempty. */
+#define PARTIAL_GROUPS_MASK                                                      \
+	(((1u << ZP_FULLNESS_FULL) - 1) & ~(1u << ZP_FULLNESS_EMPTY))
+
+/* Caller holds class->lock for all of these. */
+int zspage_create(struct zp_class *class, int node, struct zp_chunk *chunk,
+		  char *base, struct zp_zspage **out);
+void zspage_destroy(struct zp_class *class, struct zp_zspage *zsp);
+void zspage_insert(struct zp_class *class, struct zp_zspage *zsp);
+void zspage_remove(struct zp_class *class, struct zp_zspage *zsp);
+/* Move the zspage to the group its use says; it must be on a list. */
+void zspage_fix_fullness(struct zp_class *class, struct zp_zspage *zsp);
+/* Fullest (or, least full) partly used zspage of the class on a node. */
+struct zp_zspage *zspage_fullest(struct zp_class *class, int node);
+struct zp_zspage *zspage_least_full(struct zp_class *class, int node);
+uint32_t zspage_obj_alloc(struct zp_class *class, struct zp_zspage *zsp,
+			  uint32_t handle_idx);
+void zspage_obj_free(struct zp_class *class, struct zp_zspage *zsp,
+		     uint32_t slot);
+
+/* validate.c: check one live zspage against its class (aborts if wrong).
+ * Caller holds class->lock. */
+void zspage_validate(struct zp_class *class, struct zp_zspage *zsp);
+#if ZP_DEBUG >= 3
+#define zspage_check(class, zsp) zspage_validate(class, zsp)
+#else
+#define zspage_check(class, zsp) ((void)0)
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* node.c - pages from chunks, per node                                     */
+/* ------------------------------------------------------------------------ */
+
+struct zp_chunk {
+	struct zp_list link; /* in node->chunks */
+	uint32_t idx;        /* in node->chunk_table */
+	char *base;
+	uint32_t nr_pages;
+	uint32_t used_pages;   /* in zspages */
+	uint32_t cached_pages; /* free but resident */
+	int node;
+	uint64_t bits[];       /* used bitmap, then resident bitmap */
+};
+
+struct zp_node {
+	pthread_mutex_t lock;
+	int id;
+	int nr_fallback;
+	int fallback[ZP_MAX_NODES]; /* other nodes, nearest first */
+	/* protected by lock */
+	struct zp_list chunks;      /* oldest first: allocation packs them */
+	struct zp_table chunk_table; /* chunk headers */
+	uint64_t nr_chunks;
+	uint64_t cached_pages;
+	uint64_t pages;
+	uint64_t pages_max;
+	uint64_t zspages;
+	uint64_t preferred_zspages;
+	uint64_t fallback_zspages;
+	uint64_t charge_fail;
+} zp_cacheline_aligned;
+
+int nodes_init(struct zp_pool *pool);
+void nodes_destroy(struct zp_pool *pool);
+/* Pages for one zspage on node; preferred: the node is the one the request
+ * asked for (counted apart from fallbacks). No class lock may be held: this
+ * may map and fault in memory. 0 or -ENOMEM (the node has no room). */
+int node_alloc_pages(struct zp_pool *pool, int node, unsigned int npages,
+		     bool preferred, struct zp_chunk **chunk, char **base);
+/* Give a dead zspage's pages back: kept for reuse up to the cache limit,
+ * returned to the system beyond it. */
+void node_free_pages(struct zp_pool *pool, struct zp_chunk *chunk,
+		     char *base, unsigned int npages);
+int nodes_for_each_mapping(struct zp_pool *pool,
+			   int (*fn)(void *addr, size_t len, void *arg),
+			   void *arg);
+
+/* ------------------------------------------------------------------------ */
+/* pool.c                                                                   */
+/* ------------------------------------------------------------------------ */
+
+struct zp_pool {
+	struct zp_pool_config cfg;
+	const struct zp_node_ops *ops;
+	void *ctx;
+	int nr_nodes;
+
+	unsigned int nr_classes;            /* initialized */
+	unsigned int nr_all_classes;        /* allocated */
+	struct zp_class *classes;           /* ascending size */
+	struct zp_class_node *class_nodes;  /* nr_classes * nr_nodes */
+	uint8_t size_class[ZP_NR_SIZES];    /* size index -> class id */
+	uint32_t huge_class_size;
+
+	struct zp_node *nodes;
+	int nr_nodes_ready;                 /* nodes initialized */
+
+	atomic_uint interleave_next;
+	atomic_uint_fast64_t pages;         /* pages in zspages */
+	atomic_uint_fast64_t pages_max;
+	atomic_uint_fast64_t malloc_fail;
+
+	pthread_mutex_t compact_lock;
+	uint64_t compact_runs;              /* protected by compact_lock */
+};
+
+/* Account npages entering (positive) or leaving zspages. */
+void pool_account_pages(struct zp_pool *pool, int64_t npages);
+
+static inline struct zp_class *handle_to_class(struct zp_pool *pool,
+					       zp_handle_t h)
+{
+	unsigned int id = handle_class(h);
+
+	zp_assert(h != 0 && id < pool->nr_classes);
+	return &pool->classes[id];
+}
+
+static inline uint64_t *handle_entry(struct zp_class *class, zp_handle_t h)
+{
+	return table_entry(&class->handles, handle_index(h));
+}
+
+#endif /* ZP_POOL_INTERNAL_H */

@@ -1,0 +1,390 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * node.c - pages for zspages, per NUMA node.
+ *
+ * Each node maps memory from the system in chunks (pool->cfg.chunk_bytes,
+ * 4 MiB by default) bound to that node, and cuts zspages out of them. A
+ * chunk keeps two bitmaps: pages in a zspage (used) and pages faulted in
+ * (resident). A page is charged to its node in the node layer while it is
+ * resident.
+ *
+ * When a zspage dies its pages stay resident, as the node's cache, while the
+ * node holds fewer than cfg.cache_pages such pages; the others go back to the
+ * system at once (prim_release). A chunk with neither used nor cached pages
+ * is unmapped. Allocation looks for a run of cached pages first, then for any
+ * free run, oldest chunk first, so live zspages gather in old chunks and new
+ * ones drain.
+ *
+ * lock ordering: node->lock is taken under class->lock or alone; the node
+ * layer's own locks nest inside it.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+
+static unsigned int chunk_words(const struct zp_chunk *c)
+{
+	return ZP_DIV_ROUND_UP(c->nr_pages, 64u);
+}
+
+static uint64_t *used_bits(struct zp_chunk *c)
+{
+	return c->bits;
+}
+
+static uint64_t *resident_bits(struct zp_chunk *c)
+{
+	return c->bits + chunk_words(c);
+}
+
+static bool test_bit(const uint64_t *map, unsigned int i)
+{
+	return map[i / 64] >> (i % 64) & 1;
+}
+
+static void set_bits(uint64_t *map, unsigned int start, unsigned int n,
+		     bool on)
+{
+	for (unsigned int i = start; i < start + n; i++) {
+		if (on)
+			map[i / 64] |= 1ull << (i % 64);
+		else
+			map[i / 64] &= ~(1ull << (i % 64));
+	}
+}
+
+/*
+ * First run of n free pages in the chunk (all resident too if
+ * resident_only), or -1. Skips fully used words in one step.
+ */
+static long chunk_find_run(struct zp_chunk *c, unsigned int n,
+			   bool resident_only)
+{
+	const uint64_t *used = used_bits(c), *res = resident_bits(c);
+	unsigned int i = 0, j;
+
+	while (i + n <= c->nr_pages) {
+		if (i % 64 == 0 && used[i / 64] == ~0ull) {
+			i += 64;
+			continue;
+		}
+		for (j = i; j < i + n; j++)
+			if (test_bit(used, j) || (resident_only && !test_bit(res, j)))
+				break;
+		if (j == i + n)
+			return i;
+		i = j + 1;
+	}
+	return -1;
+}
+
+static size_t chunk_header_size(const struct zp_pool *pool)
+{
+	unsigned int nr_pages = (unsigned int)(pool->cfg.chunk_bytes / ZP_PAGE_SIZE);
+
+	return sizeof(struct zp_chunk) +
+	       2 * ZP_DIV_ROUND_UP(nr_pages, 64u) * sizeof(uint64_t);
+}
+
+/* Map a chunk for the node. Caller holds node->lock. */
+static struct zp_chunk *chunk_new(struct zp_pool *pool, struct zp_node *node)
+{
+	struct zp_chunk *c;
+	uint32_t idx;
+	void *mem;
+
+	if (table_alloc(&node->chunk_table, &idx) != 0)
+		return NULL;
+	c = table_entry(&node->chunk_table, idx);
+	memset(c, 0, chunk_header_size(pool));
+	c->idx = idx;
+	if (prim_map(pool->cfg.chunk_bytes, &mem) != 0)
+		goto err_free;
+	if (pool->ops->bind &&
+	    pool->ops->bind(pool->ctx, mem, pool->cfg.chunk_bytes, node->id,
+			    pool->cfg.policy == ZP_NUMA_STRICT) != 0)
+		goto err_unmap;
+	c->base = mem;
+	c->nr_pages = (uint32_t)(pool->cfg.chunk_bytes / ZP_PAGE_SIZE);
+	c->node = node->id;
+	zp_list_add_tail(&node->chunks, &c->link);
+	node->nr_chunks++;
+	return c;
+
+err_unmap:
+	prim_unmap(mem, pool->cfg.chunk_bytes);
+err_free:
+	table_free(&node->chunk_table, idx);
+	return NULL;
+}
+
+/* Caller holds node->lock; the chunk has no used or cached page. */
+static void chunk_delete(struct zp_node *node, struct zp_chunk *c)
+{
+	zp_assert(c->used_pages == 0 && c->cached_pages == 0);
+	zp_list_del(&c->link);
+	node->nr_chunks--;
+	prim_unmap(c->base, (size_t)c->nr_pages * ZP_PAGE_SIZE);
+	table_free(&node->chunk_table, c->idx);
+}
+
+/*
+ * Make pages [start, start+n) of the chunk resident, charging those that were
+ * not. Caller holds node->lock. 0 or -ENOMEM.
+ */
+static int chunk_populate(struct zp_pool *pool, struct zp_node *node,
+			  struct zp_chunk *c, unsigned int start,
+			  unsigned int n)
+{
+	unsigned int fresh = 0;
+	int ret;
+
+	for (unsigned int i = start; i < start + n; i++)
+		fresh += !test_bit(resident_bits(c), i);
+	if (!fresh)
+		return 0;
+	ret = pool->ops->charge(pool->ctx, node->id, fresh);
+	if (ret) {
+		node->charge_fail++;
+		return -ENOMEM;
+	}
+	ret = prim_populate(c->base + (size_t)start * ZP_PAGE_SIZE,
+			    (size_t)n * ZP_PAGE_SIZE);
+	if (ret) {
+		pool->ops->uncharge(pool->ctx, node->id, fresh);
+		node->charge_fail++;
+		return -ENOMEM;
+	}
+	set_bits(resident_bits(c), start, n, true);
+	return 0;
+}
+
+int node_alloc_pages(struct zp_pool *pool, int nid, unsigned int npages,
+		     bool preferred, struct zp_chunk **chunk, char **base)
+{
+	struct zp_node *node = &pool->nodes[nid];
+	struct zp_chunk *c = NULL;
+	struct zp_list *pos;
+	unsigned int cached = 0;
+	long start = -1;
+	int ret;
+
+	pthread_mutex_lock(&node->lock);
+	if (node->cached_pages >= npages) {
+		zp_list_for_each(pos, &node->chunks) {
+			c = zp_list_entry(pos, struct zp_chunk, link);
+			if (c->cached_pages >= npages &&
+			    (start = chunk_find_run(c, npages, true)) >= 0)
+				break;
+		}
+	}
+	if (start < 0) {
+		zp_list_for_each(pos, &node->chunks) {
+			c = zp_list_entry(pos, struct zp_chunk, link);
+			if (c->nr_pages - c->used_pages >= npages &&
+			    (start = chunk_find_run(c, npages, false)) >= 0)
+				break;
+		}
+	}
+	if (start < 0) {
+		c = chunk_new(pool, node);
+		if (!c) {
+			node->charge_fail++;
+			ret = -ENOMEM;
+			goto out;
+		}
+		start = 0;
+	}
+
+	for (unsigned int i = (unsigned int)start; i < start + npages; i++)
+		cached += test_bit(resident_bits(c), i);
+	ret = chunk_populate(pool, node, c, (unsigned int)start, npages);
+	if (ret) {
+		if (c->used_pages == 0 && c->cached_pages == 0)
+			chunk_delete(node, c);
+		goto out;
+	}
+	set_bits(used_bits(c), (unsigned int)start, npages, true);
+	c->used_pages += npages;
+	c->cached_pages -= cached;
+	node->cached_pages -= cached;
+	node->pages += npages;
+	if (node->pages > node->pages_max)
+		node->pages_max = node->pages;
+	node->zspages++;
+	if (preferred)
+		node->preferred_zspages++;
+	else
+		node->fallback_zspages++;
+	*chunk = c;
+	*base = c->base + (size_t)start * ZP_PAGE_SIZE;
+out:
+	pthread_mutex_unlock(&node->lock);
+	if (!ret)
+		pool_account_pages(pool, npages);
+	return ret;
+}
+
+void node_free_pages(struct zp_pool *pool, struct zp_chunk *c, char *base,
+		     unsigned int npages)
+{
+	struct zp_node *node = &pool->nodes[c->node];
+	unsigned int start = (unsigned int)((base - c->base) / ZP_PAGE_SIZE);
+	unsigned int keep = 0;
+
+	pthread_mutex_lock(&node->lock);
+	zp_assert_internal(start + npages <= c->nr_pages);
+	set_bits(used_bits(c), start, npages, false);
+	c->used_pages -= npages;
+	node->pages -= npages;
+	node->zspages--;
+	if (node->cached_pages < pool->cfg.cache_pages)
+		keep = ZP_MIN(npages,
+			      pool->cfg.cache_pages - (unsigned int)node->cached_pages);
+	if (keep < npages) {
+		prim_release(base + (size_t)keep * ZP_PAGE_SIZE,
+			     (size_t)(npages - keep) * ZP_PAGE_SIZE);
+		set_bits(resident_bits(c), start + keep, npages - keep, false);
+		pool->ops->uncharge(pool->ctx, node->id, npages - keep);
+	}
+	c->cached_pages += keep;
+	node->cached_pages += keep;
+	if (c->used_pages == 0 && c->cached_pages == 0)
+		chunk_delete(node, c);
+	pthread_mutex_unlock(&node->lock);
+	pool_account_pages(pool, -(int64_t)npages);
+}
+
+/* Fault in the node's cache so that it is there before the first request. */
+static int node_fill_cache(struct zp_pool *pool, struct zp_node *node)
+{
+	unsigned int want = pool->cfg.cache_pages;
+	unsigned int per_chunk = (unsigned int)(pool->cfg.chunk_bytes / ZP_PAGE_SIZE);
+	int ret = 0;
+
+	pthread_mutex_lock(&node->lock);
+	while (node->cached_pages < want) {
+		unsigned int n = ZP_MIN(want - (unsigned int)node->cached_pages,
+					per_chunk);
+		struct zp_chunk *c = chunk_new(pool, node);
+
+		if (!c) {
+			ret = -ENOMEM;
+			break;
+		}
+		ret = chunk_populate(pool, node, c, 0, n);
+		if (ret) {
+			chunk_delete(node, c);
+			break;
+		}
+		c->cached_pages = n;
+		node->cached_pages += n;
+	}
+	pthread_mutex_unlock(&node->lock);
+	return ret;
+}
+
+/* Other nodes of the topology by distance from node, then by id. */
+static void node_order_fallback(struct zp_pool *pool, struct zp_node *node)
+{
+	node->nr_fallback = 0;
+	for (int n = 0; n < pool->nr_nodes; n++) {
+		int d, i;
+
+		if (n == node->id)
+			continue;
+		d = pool->ops->distance(pool->ctx, node->id, n);
+		for (i = node->nr_fallback; i > 0; i--) {
+			int prev = node->fallback[i - 1];
+
+			if (pool->ops->distance(pool->ctx, node->id, prev) <= d)
+				break;
+			node->fallback[i] = prev;
+		}
+		node->fallback[i] = n;
+		node->nr_fallback++;
+	}
+}
+
+int nodes_init(struct zp_pool *pool)
+{
+	int ret;
+
+	pool->nodes = prim_meta_alloc(pool->nr_nodes * sizeof(struct zp_node));
+	if (!pool->nodes)
+		return -ENOMEM;
+	for (int n = 0; n < pool->nr_nodes; n++) {
+		struct zp_node *node = &pool->nodes[n];
+
+		pthread_mutex_init(&node->lock, NULL);
+		node->id = n;
+		zp_list_init(&node->chunks);
+		node_order_fallback(pool, node);
+		ret = table_init(&node->chunk_table, chunk_header_size(pool));
+		if (ret) {
+			pool->nr_nodes_ready = n;
+			nodes_destroy(pool);
+			return ret;
+		}
+	}
+	pool->nr_nodes_ready = pool->nr_nodes;
+	for (int n = 0; n < pool->nr_nodes; n++) {
+		ret = node_fill_cache(pool, &pool->nodes[n]);
+		if (ret) {
+			nodes_destroy(pool);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+void nodes_destroy(struct zp_pool *pool)
+{
+	if (!pool->nodes)
+		return;
+	for (int n = 0; n < pool->nr_nodes_ready; n++) {
+		struct zp_node *node = &pool->nodes[n];
+		struct zp_list *pos, *tmp;
+		uint64_t resident = 0;
+
+		zp_list_for_each_safe(pos, tmp, &node->chunks) {
+			struct zp_chunk *c = zp_list_entry(pos, struct zp_chunk, link);
+
+			for (unsigned int i = 0; i < c->nr_pages; i++)
+				resident += test_bit(resident_bits(c), i);
+			c->used_pages = 0;
+			c->cached_pages = 0;
+			chunk_delete(node, c);
+		}
+		if (resident)
+			pool->ops->uncharge(pool->ctx, n, resident);
+		table_destroy(&node->chunk_table);
+		pthread_mutex_destroy(&node->lock);
+	}
+	prim_meta_free(pool->nodes, pool->nr_nodes * sizeof(struct zp_node));
+	pool->nodes = NULL;
+}
+
+int nodes_for_each_mapping(struct zp_pool *pool,
+			   int (*fn)(void *addr, size_t len, void *arg),
+			   void *arg)
+{
+	int ret = 0;
+
+	for (int n = 0; !ret && n < pool->nr_nodes; n++) {
+		struct zp_node *node = &pool->nodes[n];
+		struct zp_list *pos;
+
+		pthread_mutex_lock(&node->lock);
+		zp_list_for_each(pos, &node->chunks) {
+			struct zp_chunk *c = zp_list_entry(pos, struct zp_chunk, link);
+
+			ret = fn(c->base, (size_t)c->nr_pages * ZP_PAGE_SIZE, arg);
+			if (ret)
+				break;
+		}
+		pthread_mutex_unlock(&node->lock);
+	}
+	return ret;
+}

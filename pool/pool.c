@@ -1,0 +1,387 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * pool.c - pools, and the allocation, free and access paths.
+ *
+ * malloc: take a handle entry, then a slot in the fullest partly used zspage
+ * the NUMA policy allows (choose_zspage), or, when there is none, a new
+ * zspage on the node the policy picks (new_zspage). The class lock is dropped
+ * while a new zspage's pages are mapped and faulted in, so one class's
+ * growth never stalls the others' readers or the other nodes.
+ *
+ * read/write: the handle names the class; under the class's migrate lock
+ * (shared) the handle entry, and with it the object's place, cannot change.
+ * Compaction takes that lock exclusively while it moves objects.
+ *
+ * lock ordering: see internal.h. malloc and free take class->lock, then
+ * node->lock inside node_alloc_pages/node_free_pages (free calls it after
+ * dropping class->lock).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+#include "track.h"
+
+static const char *const policy_names[ZP_NUMA_NR_POLICIES] = {
+	[ZP_NUMA_PREFERRED] = "preferred",
+	[ZP_NUMA_STRICT] = "strict",
+	[ZP_NUMA_LOCAL] = "local",
+	[ZP_NUMA_INTERLEAVE] = "interleave",
+};
+
+const char *zp_numa_policy_name(enum zp_numa_policy policy)
+{
+	if ((unsigned int)policy >= ZP_NUMA_NR_POLICIES)
+		return NULL;
+	return policy_names[policy];
+}
+
+int zp_numa_policy_parse(const char *name, enum zp_numa_policy *policy)
+{
+	for (int p = 0; p < ZP_NUMA_NR_POLICIES; p++) {
+		if (name && strcmp(name, policy_names[p]) == 0) {
+			*policy = (enum zp_numa_policy)p;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+void zp_pool_config_init(struct zp_pool_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->policy = ZP_NUMA_PREFERRED;
+	cfg->max_zspage_pages = ZP_DEFAULT_ZSPAGE_PAGES;
+	cfg->chunk_bytes = 4u << 20;
+	cfg->cache_pages = 256;
+}
+
+static int config_check(const struct zp_pool_config *cfg)
+{
+	const size_t zspage_max = (size_t)ZP_MAX_ZSPAGE_PAGES * ZP_PAGE_SIZE;
+
+	if ((unsigned int)cfg->policy >= ZP_NUMA_NR_POLICIES)
+		return -EINVAL;
+	if (cfg->max_zspage_pages < ZP_MIN_ZSPAGE_PAGES ||
+	    cfg->max_zspage_pages > ZP_MAX_ZSPAGE_PAGES)
+		return -EINVAL;
+	/* A chunk holds whole zspages of any length; 1 GiB keeps the page
+	 * bitmaps and run searches small. */
+	if (cfg->chunk_bytes == 0 || cfg->chunk_bytes % zspage_max != 0 ||
+	    cfg->chunk_bytes > (1ul << 30))
+		return -EINVAL;
+	return 0;
+}
+
+void pool_account_pages(struct zp_pool *pool, int64_t npages)
+{
+	uint64_t now = atomic_fetch_add(&pool->pages, (uint64_t)npages) +
+		       (uint64_t)npages;
+	uint64_t max = atomic_load(&pool->pages_max);
+
+	while (npages > 0 && now > max &&
+	       !atomic_compare_exchange_weak(&pool->pages_max, &max, now))
+		;
+}
+
+int zp_pool_create(const struct zp_pool_config *cfg, struct zp_pool **out)
+{
+	struct zp_pool *pool;
+	int ret;
+
+	ret = config_check(cfg);
+	if (ret)
+		return ret;
+	pool = prim_meta_alloc(sizeof(*pool));
+	if (!pool)
+		return -ENOMEM;
+	pool->cfg = *cfg;
+	pool->ops = cfg->node_ops ? cfg->node_ops : &zp_node_numa_ops;
+	pool->ctx = cfg->node_ops ? cfg->node_ctx : NULL;
+	pool->nr_nodes = pool->ops->nr_nodes(pool->ctx);
+	if (pool->nr_nodes < 1 || pool->nr_nodes > ZP_MAX_NODES) {
+		ret = -EINVAL;
+		goto err_free;
+	}
+	pthread_mutex_init(&pool->compact_lock, NULL);
+
+	ret = classes_init(pool);
+	if (ret)
+		goto err_lock;
+	ret = nodes_init(pool);
+	if (ret)
+		goto err_classes;
+	*out = pool;
+	return 0;
+
+err_classes:
+	classes_destroy(pool);
+err_lock:
+	pthread_mutex_destroy(&pool->compact_lock);
+err_free:
+	prim_meta_free(pool, sizeof(*pool));
+	return ret;
+}
+
+void zp_pool_destroy(struct zp_pool *pool)
+{
+	if (!pool)
+		return;
+	/* Chunks go with their nodes; the tables with their classes. */
+	nodes_destroy(pool);
+	classes_destroy(pool);
+	pthread_mutex_destroy(&pool->compact_lock);
+	prim_meta_free(pool, sizeof(*pool));
+}
+
+static struct zp_class *size_to_class(struct zp_pool *pool, size_t size)
+{
+	unsigned int idx = 0;
+
+	if (size > ZP_MIN_ALLOC)
+		idx = (unsigned int)((size - ZP_MIN_ALLOC + ZP_CLASS_DELTA - 1) /
+				     ZP_CLASS_DELTA);
+	return &pool->classes[pool->size_class[idx]];
+}
+
+/*
+ * The partly used zspage this allocation should fill, or NULL. Fullest first
+ * on the preferred node, then (not strict) on the other nodes, nearest first.
+ * Caller holds class->lock.
+ */
+static struct zp_zspage *choose_zspage(struct zp_pool *pool,
+				       struct zp_class *class, int nid)
+{
+	struct zp_node *node = &pool->nodes[nid];
+	struct zp_zspage *zsp;
+
+	zsp = zspage_fullest(class, nid);
+	if (zsp || pool->cfg.policy == ZP_NUMA_STRICT)
+		return zsp;
+	for (int i = 0; i < node->nr_fallback; i++) {
+		zsp = zspage_fullest(class, node->fallback[i]);
+		if (zsp)
+			return zsp;
+	}
+	return NULL;
+}
+
+/*
+ * Pages for a new zspage: on nid, then (not strict) the other nodes nearest
+ * first. Interleave starts from the next node in turn instead of nid.
+ * Called without class->lock. Returns the node used, or -ENOMEM.
+ */
+static int new_zspage_pages(struct zp_pool *pool, struct zp_class *class,
+			    int nid, struct zp_chunk **chunk, char **base)
+{
+	const unsigned int npages = class->pages_per_zspage;
+	struct zp_node *node;
+	int first = nid;
+
+	if (pool->cfg.policy == ZP_NUMA_INTERLEAVE)
+		first = (int)(atomic_fetch_add(&pool->interleave_next, 1) %
+			      (unsigned int)pool->nr_nodes);
+	if (node_alloc_pages(pool, first, npages, first == nid, chunk, base) == 0)
+		return first;
+	if (pool->cfg.policy == ZP_NUMA_STRICT)
+		return -ENOMEM;
+	node = &pool->nodes[first];
+	for (int i = 0; i < node->nr_fallback; i++) {
+		int n = node->fallback[i];
+
+		if (node_alloc_pages(pool, n, npages, n == nid, chunk, base) == 0)
+			return n;
+	}
+	return -ENOMEM;
+}
+
+int zp_pool_malloc(struct zp_pool *pool, size_t size, int nid,
+		   zp_handle_t *handle)
+{
+	struct zp_class *class;
+	struct zp_zspage *zsp;
+	uint32_t hidx, slot;
+	uint64_t *he;
+	int ret;
+
+	if (size == 0 || size > ZP_MAX_ALLOC || nid >= pool->nr_nodes)
+		return -EINVAL;
+	if (nid < 0 || pool->cfg.policy == ZP_NUMA_LOCAL)
+		nid = pool->ops->current_node(pool->ctx);
+	zp_assert(nid >= 0 && nid < pool->nr_nodes);
+	class = size_to_class(pool, size);
+
+	pthread_mutex_lock(&class->lock);
+	ret = table_alloc(&class->handles, &hidx);
+	if (ret)
+		goto fail;
+	zsp = choose_zspage(pool, class, nid);
+	if (!zsp) {
+		struct zp_chunk *chunk;
+		char *base;
+		int node;
+
+		pthread_mutex_unlock(&class->lock);
+		node = new_zspage_pages(pool, class, nid, &chunk, &base);
+		pthread_mutex_lock(&class->lock);
+		if (node < 0) {
+			ret = node;
+			table_free(&class->handles, hidx);
+			goto fail;
+		}
+		ret = zspage_create(class, node, chunk, base, &zsp);
+		if (ret) {
+			table_free(&class->handles, hidx);
+			pthread_mutex_unlock(&class->lock);
+			node_free_pages(pool, chunk, base, class->pages_per_zspage);
+			atomic_fetch_add(&pool->malloc_fail, 1);
+			return ret;
+		}
+		zspage_insert(class, zsp);
+	}
+	slot = zspage_obj_alloc(class, zsp, hidx);
+	zspage_fix_fullness(class, zsp);
+	he = table_entry(&class->handles, hidx);
+	*he = he_encode(zsp->id, slot, (uint32_t)size);
+	class->bytes_requested += size;
+	class->malloc_calls++;
+	track_alloc(zspage_obj(class, zsp, slot), size);
+	zspage_check(class, zsp);
+	pthread_mutex_unlock(&class->lock);
+
+	*handle = (zp_handle_t)class->id << HANDLE_CLASS_SHIFT | hidx;
+	return 0;
+
+fail:
+	pthread_mutex_unlock(&class->lock);
+	atomic_fetch_add(&pool->malloc_fail, 1);
+	return ret;
+}
+
+void zp_pool_free(struct zp_pool *pool, zp_handle_t handle)
+{
+	struct zp_class *class = handle_to_class(pool, handle);
+	struct zp_zspage *zsp, *dead = NULL;
+	struct zp_chunk *chunk = NULL;
+	char *base = NULL;
+	uint64_t he;
+
+	pthread_mutex_lock(&class->lock);
+	he = *handle_entry(class, handle);
+	if (!(he & HE_ALLOCATED))
+		zp_panic("free of a dead handle %#llx", (unsigned long long)handle);
+	zsp = zspage_get(class, he_zspage(he));
+	zp_assert(zsp->rmap[he_slot(he)] == handle_index(handle));
+	zspage_obj_free(class, zsp, he_slot(he));
+	table_free(&class->handles, handle_index(handle));
+	class->bytes_requested -= he_size(he);
+	class->free_calls++;
+	if (zsp->inuse == 0) {
+		zspage_remove(class, zsp);
+		chunk = zsp->chunk;
+		base = zsp->base;
+		dead = zsp;
+		zspage_destroy(class, zsp);
+	} else {
+		zspage_fix_fullness(class, zsp);
+		zspage_check(class, zsp);
+	}
+	pthread_mutex_unlock(&class->lock);
+
+	if (dead)
+		node_free_pages(pool, chunk, base, class->pages_per_zspage);
+}
+
+/* The live entry of a handle; caller holds class->migrate or class->lock. */
+static uint64_t live_entry(struct zp_class *class, zp_handle_t handle)
+{
+	uint64_t he = *handle_entry(class, handle);
+
+	if (!(he & HE_ALLOCATED))
+		zp_panic("use of a dead handle %#llx", (unsigned long long)handle);
+	return he;
+}
+
+static char *entry_addr(struct zp_class *class, uint64_t he)
+{
+	return zspage_obj(class, zspage_get(class, he_zspage(he)), he_slot(he));
+}
+
+size_t zp_pool_obj_size(struct zp_pool *pool, zp_handle_t handle)
+{
+	struct zp_class *class = handle_to_class(pool, handle);
+	size_t size;
+
+	pthread_rwlock_rdlock(&class->migrate);
+	size = he_size(live_entry(class, handle));
+	pthread_rwlock_unlock(&class->migrate);
+	return size;
+}
+
+int zp_pool_obj_node(struct zp_pool *pool, zp_handle_t handle)
+{
+	struct zp_class *class = handle_to_class(pool, handle);
+	int node;
+
+	pthread_rwlock_rdlock(&class->migrate);
+	node = zspage_get(class, he_zspage(live_entry(class, handle)))->node;
+	pthread_rwlock_unlock(&class->migrate);
+	return node;
+}
+
+const void *zp_pool_read_begin(struct zp_pool *pool, zp_handle_t handle)
+{
+	struct zp_class *class = handle_to_class(pool, handle);
+
+	pthread_rwlock_rdlock(&class->migrate);
+	return entry_addr(class, live_entry(class, handle));
+}
+
+void zp_pool_read_end(struct zp_pool *pool, zp_handle_t handle)
+{
+	struct zp_class *class = handle_to_class(pool, handle);
+
+	pthread_rwlock_unlock(&class->migrate);
+}
+
+void zp_pool_write(struct zp_pool *pool, zp_handle_t handle, const void *src,
+		   size_t len)
+{
+	struct zp_class *class = handle_to_class(pool, handle);
+	uint64_t he;
+
+	pthread_rwlock_rdlock(&class->migrate);
+	he = live_entry(class, handle);
+	zp_assert(len <= he_size(he));
+	memcpy(entry_addr(class, he), src, len);
+	pthread_rwlock_unlock(&class->migrate);
+}
+
+size_t zp_pool_total_pages(struct zp_pool *pool)
+{
+	return (size_t)atomic_load(&pool->pages);
+}
+
+size_t zp_pool_node_pages(struct zp_pool *pool, int nid)
+{
+	struct zp_node *node;
+	size_t pages;
+
+	if (nid < 0 || nid >= pool->nr_nodes)
+		return 0;
+	node = &pool->nodes[nid];
+	pthread_mutex_lock(&node->lock);
+	pages = node->pages;
+	pthread_mutex_unlock(&node->lock);
+	return pages;
+}
+
+int zp_pool_nr_nodes(struct zp_pool *pool)
+{
+	return pool->nr_nodes;
+}
+
+size_t zp_pool_huge_class_size(struct zp_pool *pool)
+{
+	return pool->huge_class_size;
+}

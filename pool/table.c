@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * table.c - arrays of fixed-size entries with stable addresses, for handle
+ * entries and zspage descriptors.
+ *
+ * Layout: a directory of ZP_TABLE_MAX_SEGS segment records, reserved once and
+ * locked page by page as far as it is used, and segments of 2^seg_shift
+ * entries each (8..16 KiB), mapped when first needed and unmapped when empty. Index
+ * i (1-based) lives in segment (i-1) >> seg_shift. Free entries of a mapped
+ * segment form a list threaded through their first 8 bytes, stored shifted
+ * left by one so that bit 0 of a free entry is clear: the handle code tags
+ * live entries with bit 0 and so recognizes a dead handle.
+ *
+ * Allocation takes the lowest segment with room, so live entries gather at
+ * the bottom and segments at the top drain and go back to the system. One
+ * empty segment is kept mapped to absorb alloc/free churn at a boundary.
+ *
+ * lock ordering: the owner's lock (class->lock) covers every call here but
+ * table_entry() on a live index.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+
+static size_t seg_bytes(const struct zp_table *t)
+{
+	return (size_t)t->esize << t->seg_shift;
+}
+
+static uint32_t per_seg(const struct zp_table *t)
+{
+	return 1u << t->seg_shift;
+}
+
+int table_init(struct zp_table *t, size_t esize)
+{
+	void *dir;
+	int ret;
+
+	memset(t, 0, sizeof(*t));
+	t->esize = (uint32_t)ZP_ALIGN_UP(esize, (size_t)8);
+	zp_assert(t->esize <= ZP_TABLE_SEG_BYTES);
+	while (((size_t)t->esize << (t->seg_shift + 1)) <= ZP_TABLE_SEG_BYTES)
+		t->seg_shift++;
+	t->nr_segs_max = ZP_TABLE_MAX_SEGS;
+	ret = prim_reserve(t->nr_segs_max * sizeof(struct zp_tseg), &dir);
+	if (ret)
+		return ret;
+	t->segs = dir;
+	return 0;
+}
+
+void table_destroy(struct zp_table *t)
+{
+	if (!t->segs)
+		return;
+	for (uint32_t s = 0; s < t->nr_segs_seen; s++)
+		if (t->segs[s].mem)
+			prim_unmap(t->segs[s].mem, seg_bytes(t));
+	prim_unmap(t->segs, t->nr_segs_max * sizeof(struct zp_tseg));
+	memset(t, 0, sizeof(*t));
+}
+
+/* Lock the directory up to and including record s before it is touched. */
+static int dir_lock(struct zp_table *t, uint32_t s)
+{
+	const uint32_t per_page = ZP_PAGE_SIZE / sizeof(struct zp_tseg);
+	uint32_t upto;
+	int ret;
+
+	if (s < t->dir_locked)
+		return 0;
+	upto = ZP_ALIGN_UP(s + 1, per_page);
+	ret = prim_lock(&t->segs[t->dir_locked],
+			(upto - t->dir_locked) * sizeof(struct zp_tseg));
+	if (ret)
+		return ret;
+	t->dir_locked = upto;
+	return 0;
+}
+
+/* Map segment s and thread its free list in index order. */
+static int seg_map(struct zp_table *t, uint32_t s)
+{
+	struct zp_tseg *seg = &t->segs[s];
+	void *mem;
+	int ret;
+
+	ret = dir_lock(t, s);
+	if (ret)
+		return ret;
+	ret = prim_map(seg_bytes(t), &mem);
+	if (ret)
+		return ret;
+	ret = prim_populate(mem, seg_bytes(t));
+	if (ret) {
+		prim_unmap(mem, seg_bytes(t));
+		return ret;
+	}
+	for (uint32_t i = 0; i < per_seg(t); i++) {
+		uint64_t next = (uint64_t)(i + 1 < per_seg(t) ? i + 2 : 0)
+				<< 1;
+
+		memcpy((char *)mem + (size_t)i * t->esize, &next, sizeof(next));
+	}
+	seg->mem = mem;
+	seg->used = 0;
+	seg->free_head = 1;
+	t->nr_mapped++;
+	t->nr_empty++;
+	if (s >= t->nr_segs_seen)
+		t->nr_segs_seen = s + 1;
+	return 0;
+}
+
+static void seg_unmap(struct zp_table *t, uint32_t s)
+{
+	struct zp_tseg *seg = &t->segs[s];
+
+	prim_unmap(seg->mem, seg_bytes(t));
+	seg->mem = NULL;
+	seg->free_head = 0;
+	t->nr_mapped--;
+	t->nr_empty--;
+}
+
+int table_alloc(struct zp_table *t, uint32_t *idx)
+{
+	struct zp_tseg *seg = NULL;
+	uint32_t s, local;
+	uint64_t next;
+	char *e;
+	int ret;
+
+	for (s = t->lowest_room; s < t->nr_segs_max; s++) {
+		seg = &t->segs[s];
+		if (!seg->mem || seg->free_head)
+			break;
+	}
+	if (s == t->nr_segs_max)
+		return -ENOMEM;
+	t->lowest_room = s;
+	if (!seg->mem) {
+		ret = seg_map(t, s);
+		if (ret)
+			return -ENOMEM;
+	}
+	local = seg->free_head - 1;
+	e = seg->mem + (size_t)local * t->esize;
+	memcpy(&next, e, sizeof(next));
+	seg->free_head = (uint32_t)(next >> 1);
+	if (seg->used++ == 0)
+		t->nr_empty--;
+	t->in_use++;
+	*idx = (s << t->seg_shift) + local + 1;
+	return 0;
+}
+
+void table_free(struct zp_table *t, uint32_t idx)
+{
+	uint32_t i = idx - 1;
+	uint32_t s = i >> t->seg_shift;
+	uint32_t local = i & (per_seg(t) - 1);
+	struct zp_tseg *seg = &t->segs[s];
+	uint64_t next = (uint64_t)seg->free_head << 1;
+
+	zp_assert(idx != 0 && s < t->nr_segs_seen && seg->mem && seg->used);
+	memcpy(seg->mem + (size_t)local * t->esize, &next, sizeof(next));
+	seg->free_head = local + 1;
+	t->in_use--;
+	if (s < t->lowest_room)
+		t->lowest_room = s;
+	if (--seg->used == 0) {
+		t->nr_empty++;
+		if (t->nr_empty > 1)
+			seg_unmap(t, s);
+	}
+}
+
+size_t table_resident_bytes(const struct zp_table *t)
+{
+	size_t dir = (size_t)t->dir_locked * sizeof(struct zp_tseg);
+
+	return dir + t->nr_mapped * ZP_ALIGN_UP(seg_bytes(t),
+						(size_t)ZP_PAGE_SIZE);
+}
+
+int table_for_each_mapping(const struct zp_table *t,
+			   int (*fn)(void *addr, size_t len, void *arg),
+			   void *arg)
+{
+	int ret;
+
+	if (!t->segs)
+		return 0;
+	if (t->dir_locked)
+		ret = fn(t->segs, t->dir_locked * sizeof(struct zp_tseg), arg);
+	else
+		ret = 0;
+	for (uint32_t s = 0; !ret && s < t->nr_segs_seen; s++)
+		if (t->segs[s].mem)
+			ret = fn(t->segs[s].mem, seg_bytes(t), arg);
+	return ret;
+}
