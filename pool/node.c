@@ -8,12 +8,16 @@
  * (resident). A page is charged to its node in the node layer while it is
  * resident.
  *
- * When a zspage dies its pages stay resident, as the node's cache, while the
- * node holds fewer than cfg.cache_pages such pages; the others go back to the
- * system at once (prim_release). A chunk with neither used nor cached pages
- * is unmapped. Allocation looks for a run of cached pages first, then for any
- * free run, oldest chunk first, so live zspages gather in old chunks and new
- * ones drain.
+ * When a zspage dies its pages stay resident and locked, in the node's cache.
+ * The cache never drops below cfg.cache_pages (filled at creation); pages
+ * above that go back to the system (prim_release) once they have gone unused
+ * for cfg.release_delay_ms, or at once when that is 0, or on
+ * zp_pool_trim(). So a pool that churns keeps reusing its pages without a
+ * system call per zspage, and a pool that shrinks gives memory back within
+ * about two delays of its next operation. A chunk with neither used nor
+ * cached pages is unmapped. Allocation looks for a run of cached pages first,
+ * then any free run, oldest chunk first, so live zspages gather in old
+ * chunks, and releases take the newest chunks first, so those drain.
  *
  * lock ordering: node->lock is taken under class->lock or alone; the node
  * layer's own locks nest inside it.
@@ -54,29 +58,43 @@ static void set_bits(uint64_t *map, unsigned int start, unsigned int n,
 	}
 }
 
-/*
- * First run of n free pages in the chunk (all resident too if
- * resident_only), or -1. Skips fully used words in one step.
- */
+/* First bit in [from, to) equal to value, or to. A word at a time. */
+static unsigned int find_bit(const uint64_t *map, unsigned int from,
+			     unsigned int to, bool value)
+{
+	while (from < to) {
+		uint64_t w = value ? map[from / 64] : ~map[from / 64];
+
+		w &= ~0ull << (from % 64);
+		if (w) {
+			unsigned int i = from - from % 64 + (unsigned int)__builtin_ctzll(w);
+
+			return i < to ? i : to;
+		}
+		from = from - from % 64 + 64;
+	}
+	return to;
+}
+
+/* First run of n free pages in the chunk (all resident too if
+ * resident_only), or -1. */
 static long chunk_find_run(struct zp_chunk *c, unsigned int n,
 			   bool resident_only)
 {
 	const uint64_t *used = used_bits(c), *res = resident_bits(c);
 	unsigned int i = 0, j;
 
-	while (i + n <= c->nr_pages) {
-		if (i % 64 == 0 && used[i / 64] == ~0ull) {
-			i += 64;
-			continue;
-		}
-		for (j = i; j < i + n; j++)
-			if (test_bit(used, j) || (resident_only && !test_bit(res, j)))
-				break;
+	for (;;) {
+		i = find_bit(used, i, c->nr_pages, false);
+		if (i + n > c->nr_pages)
+			return -1;
+		j = find_bit(used, i, i + n, true);
+		if (j == i + n && resident_only)
+			j = find_bit(res, i, i + n, false);
 		if (j == i + n)
 			return i;
 		i = j + 1;
 	}
-	return -1;
 }
 
 static size_t chunk_header_size(const struct zp_pool *pool)
@@ -160,6 +178,129 @@ static int chunk_populate(struct zp_pool *pool, struct zp_node *node,
 	return 0;
 }
 
+/*
+ * How many cached pages to give back now. Caller holds node->lock.
+ *
+ * Pages above the floor (cfg.cache_pages) that stayed unused for a whole
+ * interval of cfg.release_delay_ms go: the low-water mark of the cache over
+ * the interval says how many were never needed. A pool that churns keeps
+ * what it reuses; one that shrank and stays small gives it all back.
+ */
+static uint64_t node_due(struct zp_pool *pool, struct zp_node *node,
+			 bool now_all)
+{
+	const uint64_t floor = pool->cfg.cache_pages;
+	uint64_t t, due = 0;
+
+	if (node->cached_pages <= floor)
+		return 0;
+	if (now_all || pool->cfg.release_delay_ms == 0)
+		return node->cached_pages - floor;
+	t = zp_now_ms();
+	if (t - node->interval_start < pool->cfg.release_delay_ms)
+		return 0;
+	if (node->cache_low > floor)
+		due = node->cache_low - floor;
+	node->interval_start = t;
+	node->cache_low = node->cached_pages - due;
+	return due;
+}
+
+/* A run of cached pages on its way back to the system. */
+struct release_run {
+	struct zp_chunk *c;
+	unsigned int start, n;
+};
+#define RELEASE_BATCH 32
+
+/*
+ * Take up to want cached pages, newest chunks first (old chunks hold the
+ * live zspages), in at most RELEASE_BATCH runs. The pages are marked used so
+ * that nobody allocates them while they are released without the lock.
+ * Caller holds node->lock. Returns the number of runs.
+ */
+static unsigned int take_cached(struct zp_node *node, uint64_t want,
+				struct release_run *runs)
+{
+	unsigned int nr = 0;
+	struct zp_list *pos;
+
+	for (pos = node->chunks.prev; pos != &node->chunks && want && nr < RELEASE_BATCH;
+	     pos = pos->prev) {
+		struct zp_chunk *c = zp_list_entry(pos, struct zp_chunk, link);
+		unsigned int i = 0;
+
+		while (c->cached_pages && want && nr < RELEASE_BATCH) {
+			unsigned int end;
+
+			/* Cached: resident and not used. */
+			for (;;) {
+				i = find_bit(resident_bits(c), i, c->nr_pages, true);
+				if (i == c->nr_pages || !test_bit(used_bits(c), i))
+					break;
+				i = find_bit(used_bits(c), i, c->nr_pages, false);
+			}
+			if (i == c->nr_pages)
+				break;
+			end = ZP_MIN(find_bit(used_bits(c), i, c->nr_pages, true),
+				     find_bit(resident_bits(c), i, c->nr_pages, false));
+			end = (unsigned int)ZP_MIN((uint64_t)end, i + want);
+			set_bits(used_bits(c), i, end - i, true);
+			c->used_pages += end - i;
+			c->cached_pages -= end - i;
+			node->cached_pages -= end - i;
+			node->releasing += end - i;
+			want -= end - i;
+			runs[nr++] = (struct release_run){c, i, end - i};
+			i = end;
+		}
+	}
+	if (node->cached_pages < node->cache_low)
+		node->cache_low = node->cached_pages;
+	return nr;
+}
+
+/* Give want cached pages of the node back to the system. Called without
+ * node->lock. Returns the pages released. */
+static uint64_t node_release(struct zp_pool *pool, struct zp_node *node,
+			     uint64_t want)
+{
+	struct release_run runs[RELEASE_BATCH];
+	uint64_t done = 0;
+
+	while (want > done) {
+		unsigned int nr;
+		uint64_t pages = 0;
+
+		pthread_mutex_lock(&node->lock);
+		nr = take_cached(node, want - done, runs);
+		pthread_mutex_unlock(&node->lock);
+		if (!nr)
+			break;
+		for (unsigned int r = 0; r < nr; r++) {
+			prim_release(runs[r].c->base + (size_t)runs[r].start * ZP_PAGE_SIZE,
+				     (size_t)runs[r].n * ZP_PAGE_SIZE);
+			pages += runs[r].n;
+		}
+		pool->ops->uncharge(pool->ctx, node->id, pages);
+		pthread_mutex_lock(&node->lock);
+		for (unsigned int r = 0; r < nr; r++) {
+			struct zp_chunk *c = runs[r].c;
+
+			set_bits(used_bits(c), runs[r].start, runs[r].n, false);
+			set_bits(resident_bits(c), runs[r].start, runs[r].n, false);
+			c->used_pages -= runs[r].n;
+			node->releasing -= runs[r].n;
+			if (c->used_pages == 0 && c->cached_pages == 0)
+				chunk_delete(node, c);
+		}
+		node->pages_released += pages;
+		pthread_mutex_unlock(&node->lock);
+		done += pages;
+	}
+	return done;
+}
+
 int node_alloc_pages(struct zp_pool *pool, int nid, unsigned int npages,
 		     bool preferred, struct zp_chunk **chunk, char **base)
 {
@@ -167,6 +308,7 @@ int node_alloc_pages(struct zp_pool *pool, int nid, unsigned int npages,
 	struct zp_chunk *c = NULL;
 	struct zp_list *pos;
 	unsigned int cached = 0;
+	uint64_t due = 0;
 	long start = -1;
 	int ret;
 
@@ -209,6 +351,9 @@ int node_alloc_pages(struct zp_pool *pool, int nid, unsigned int npages,
 	c->used_pages += npages;
 	c->cached_pages -= cached;
 	node->cached_pages -= cached;
+	if (node->cached_pages < node->cache_low)
+		node->cache_low = node->cached_pages;
+	due = node_due(pool, node, false);
 	node->pages += npages;
 	if (node->pages > node->pages_max)
 		node->pages_max = node->pages;
@@ -223,6 +368,8 @@ out:
 	pthread_mutex_unlock(&node->lock);
 	if (!ret)
 		pool_account_pages(pool, npages);
+	if (due)
+		node_release(pool, node, due);
 	return ret;
 }
 
@@ -231,29 +378,38 @@ void node_free_pages(struct zp_pool *pool, struct zp_chunk *c, char *base,
 {
 	struct zp_node *node = &pool->nodes[c->node];
 	unsigned int start = (unsigned int)((base - c->base) / ZP_PAGE_SIZE);
-	unsigned int keep = 0;
+	uint64_t due;
 
 	pthread_mutex_lock(&node->lock);
 	zp_assert_internal(start + npages <= c->nr_pages);
-	set_bits(used_bits(c), start, npages, false);
-	c->used_pages -= npages;
 	node->pages -= npages;
 	node->zspages--;
-	if (node->cached_pages < pool->cfg.cache_pages)
-		keep = ZP_MIN(npages,
-			      pool->cfg.cache_pages - (unsigned int)node->cached_pages);
-	if (keep < npages) {
-		prim_release(base + (size_t)keep * ZP_PAGE_SIZE,
-			     (size_t)(npages - keep) * ZP_PAGE_SIZE);
-		set_bits(resident_bits(c), start + keep, npages - keep, false);
-		pool->ops->uncharge(pool->ctx, node->id, npages - keep);
-	}
-	c->cached_pages += keep;
-	node->cached_pages += keep;
-	if (c->used_pages == 0 && c->cached_pages == 0)
-		chunk_delete(node, c);
+	set_bits(used_bits(c), start, npages, false);
+	c->used_pages -= npages;
+	c->cached_pages += npages;
+	node->cached_pages += npages;
+	due = node_due(pool, node, false);
 	pthread_mutex_unlock(&node->lock);
 	pool_account_pages(pool, -(int64_t)npages);
+	if (due)
+		node_release(pool, node, due);
+}
+
+uint64_t nodes_trim(struct zp_pool *pool)
+{
+	uint64_t released = 0;
+
+	for (int n = 0; n < pool->nr_nodes; n++) {
+		struct zp_node *node = &pool->nodes[n];
+		uint64_t due;
+
+		pthread_mutex_lock(&node->lock);
+		due = node_due(pool, node, true);
+		pthread_mutex_unlock(&node->lock);
+		if (due)
+			released += node_release(pool, node, due);
+	}
+	return released;
 }
 
 /* Fault in the node's cache so that it is there before the first request. */
@@ -281,6 +437,8 @@ static int node_fill_cache(struct zp_pool *pool, struct zp_node *node)
 		c->cached_pages = n;
 		node->cached_pages += n;
 	}
+	node->cache_low = node->cached_pages;
+	node->interval_start = zp_now_ms();
 	pthread_mutex_unlock(&node->lock);
 	return ret;
 }
@@ -321,7 +479,7 @@ int nodes_init(struct zp_pool *pool)
 		node->id = n;
 		zp_list_init(&node->chunks);
 		node_order_fallback(pool, node);
-		ret = table_init(&node->chunk_table, chunk_header_size(pool));
+		ret = table_init(&node->chunk_table, chunk_header_size(pool), 0);
 		if (ret) {
 			pool->nr_nodes_ready = n;
 			nodes_destroy(pool);

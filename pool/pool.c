@@ -54,6 +54,7 @@ void zp_pool_config_init(struct zp_pool_config *cfg)
 	cfg->max_zspage_pages = ZP_DEFAULT_ZSPAGE_PAGES;
 	cfg->chunk_bytes = 4u << 20;
 	cfg->cache_pages = 256;
+	cfg->release_delay_ms = 1000;
 }
 
 static int config_check(const struct zp_pool_config *cfg)
@@ -221,10 +222,16 @@ int zp_pool_malloc(struct zp_pool *pool, size_t size, int nid,
 		char *base;
 		int node;
 
+		/* The handle waits, taken but without an object, while the
+		 * class lock is dropped. */
+		class->handles_waiting++;
 		pthread_mutex_unlock(&class->lock);
+		transition_begin(pool);
 		node = new_zspage_pages(pool, class, nid, &chunk, &base);
 		pthread_mutex_lock(&class->lock);
+		class->handles_waiting--;
 		if (node < 0) {
+			transition_end(pool);
 			ret = node;
 			table_free(&class->handles, hidx);
 			goto fail;
@@ -234,10 +241,12 @@ int zp_pool_malloc(struct zp_pool *pool, size_t size, int nid,
 			table_free(&class->handles, hidx);
 			pthread_mutex_unlock(&class->lock);
 			node_free_pages(pool, chunk, base, class->pages_per_zspage);
+			transition_end(pool);
 			atomic_fetch_add(&pool->malloc_fail, 1);
 			return ret;
 		}
 		zspage_insert(class, zsp);
+		transition_end(pool);
 	}
 	slot = zspage_obj_alloc(class, zsp, hidx);
 	zspage_fix_fullness(class, zsp);
@@ -277,6 +286,7 @@ void zp_pool_free(struct zp_pool *pool, zp_handle_t handle)
 	class->bytes_requested -= he_size(he);
 	class->free_calls++;
 	if (zsp->inuse == 0) {
+		transition_begin(pool);
 		zspage_remove(class, zsp);
 		chunk = zsp->chunk;
 		base = zsp->base;
@@ -288,8 +298,10 @@ void zp_pool_free(struct zp_pool *pool, zp_handle_t handle)
 	}
 	pthread_mutex_unlock(&class->lock);
 
-	if (dead)
+	if (dead) {
 		node_free_pages(pool, chunk, base, class->pages_per_zspage);
+		transition_end(pool);
+	}
 }
 
 /* The live entry of a handle; caller holds class->migrate or class->lock. */
@@ -355,6 +367,19 @@ void zp_pool_write(struct zp_pool *pool, zp_handle_t handle, const void *src,
 	zp_assert(len <= he_size(he));
 	memcpy(entry_addr(class, he), src, len);
 	pthread_rwlock_unlock(&class->migrate);
+}
+
+size_t zp_pool_trim(struct zp_pool *pool)
+{
+	for (unsigned int c = 0; c < pool->nr_classes; c++) {
+		struct zp_class *class = &pool->classes[c];
+
+		pthread_mutex_lock(&class->lock);
+		table_trim(&class->handles);
+		table_trim(&class->zspages);
+		pthread_mutex_unlock(&class->lock);
+	}
+	return (size_t)nodes_trim(pool);
 }
 
 size_t zp_pool_total_pages(struct zp_pool *pool)

@@ -5,8 +5,10 @@
  *
  * Objects live in size classes (16-byte steps from 32 B to 4 KiB, merged where
  * two sizes would pack identically). A class carves its objects out of
- * zspages: runs of 1..16 contiguous pages chosen per class for the least
- * waste, so objects may cross page boundaries. An object is reached through an
+ * zspages: runs of 1..16 contiguous pages, so objects may cross page
+ * boundaries. Each class takes the chain that wastes the least, counting
+ * the tail its objects leave unused and, per page of chain, 1/128 of the
+ * zspage for the half-empty zspage each class keeps (class.c). An object is reached through an
  * indirect handle, which lets compaction move it without the owner noticing.
  *
  * Memory comes from the operating system in large chunks per NUMA node, is
@@ -164,10 +166,15 @@ struct zp_pool_config {
 	/* Bytes mapped from the system at a time per node; a multiple of
 	 * ZP_MAX_ZSPAGE_PAGES pages. Default 4 MiB. */
 	size_t chunk_bytes;
-	/* Free pages each node keeps resident and locked for reuse, filled when
-	 * the pool is created so that a pool that cannot lock memory fails at
-	 * once and the first allocations need no system call. Default 256. */
+	/* Free pages each node always keeps resident and locked for reuse (the
+	 * floor of its cache), filled when the pool is created so that a pool
+	 * that cannot lock memory fails at once and the first allocations need
+	 * no system call. Default 256. */
 	unsigned int cache_pages;
+	/* Free pages above the floor go back to the system once they have gone
+	 * unused this long (checked when the node next allocates or frees a
+	 * zspage, or on zp_pool_trim()); 0 returns them at once. Default 1000. */
+	unsigned int release_delay_ms;
 	/* Node layer; NULL selects zp_node_numa_ops. */
 	const struct zp_node_ops *node_ops;
 	void *node_ctx;
@@ -226,6 +233,13 @@ void zp_pool_write(struct zp_pool *pool, zp_handle_t handle, const void *src,
  */
 size_t zp_pool_compact(struct zp_pool *pool, int nid);
 
+/**
+ * zp_pool_trim() - return every free page above the cache floor to the
+ * system now, on every node, without waiting for release_delay_ms. For
+ * timers and memory-pressure handlers. Returns the pages released.
+ */
+size_t zp_pool_trim(struct zp_pool *pool);
+
 /** Pages held in zspages, in total and on one node. */
 size_t zp_pool_total_pages(struct zp_pool *pool);
 size_t zp_pool_node_pages(struct zp_pool *pool, int nid);
@@ -258,6 +272,7 @@ enum zp_stat_kind {
 	X(bytes_used, ZP_STAT_GAUGE, "sum of the class sizes of live objects")    \
 	X(zspages, ZP_STAT_GAUGE, "live zspages")                                 \
 	X(cached_pages, ZP_STAT_GAUGE, "free pages kept resident for reuse")      \
+	X(pages_released, ZP_STAT_COUNTER, "free pages returned to the system")   \
 	X(chunks, ZP_STAT_GAUGE, "chunks mapped from the system")                 \
 	X(mapped_bytes, ZP_STAT_GAUGE, "bytes of chunks mapped")                  \
 	X(metadata_bytes, ZP_STAT_GAUGE,                                          \
@@ -279,6 +294,8 @@ enum zp_stat_kind {
 	X(pages_max, ZP_STAT_MAX, "most pages of zspages ever on this node")      \
 	X(zspages, ZP_STAT_GAUGE, "live zspages on this node")                    \
 	X(cached_pages, ZP_STAT_GAUGE, "free pages kept resident on this node")   \
+	X(pages_released, ZP_STAT_COUNTER,                                        \
+	  "free pages of this node returned to the system")                       \
 	X(chunks, ZP_STAT_GAUGE, "chunks mapped for this node")                   \
 	X(preferred_zspages, ZP_STAT_COUNTER,                                     \
 	  "new zspages placed here because this node was preferred")              \

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "track.h"
 
 #ifndef MADV_DONTNEED_LOCKED
 #define MADV_DONTNEED_LOCKED 24
@@ -93,6 +94,7 @@ int prim_lock(void *addr, size_t len)
 
 void prim_unmap(void *addr, size_t len)
 {
+	track_unmap(addr, len);
 	if (munmap(addr, len) != 0)
 		zp_panic("cannot unmap pool range %p+%zu: %s", addr, len,
 			 strerror(errno));

@@ -88,6 +88,7 @@ void zp_pool_stats(struct zp_pool *pool, struct zp_pool_stats *st)
 
 		pthread_mutex_lock(&node->lock);
 		st->cached_pages += node->cached_pages;
+		st->pages_released += node->pages_released;
 		st->chunks += node->nr_chunks;
 		st->mapped_bytes += node->nr_chunks * pool->cfg.chunk_bytes;
 		st->fallback_zspages += node->fallback_zspages;
@@ -143,6 +144,7 @@ int zp_pool_node_stats(struct zp_pool *pool, int nid, struct zp_node_stats *st)
 	st->pages_max = node->pages_max;
 	st->zspages = node->zspages;
 	st->cached_pages = node->cached_pages;
+	st->pages_released = node->pages_released;
 	st->chunks = node->nr_chunks;
 	st->preferred_zspages = node->preferred_zspages;
 	st->fallback_zspages = node->fallback_zspages;
@@ -248,6 +250,7 @@ void zp_pool_reset_counters(struct zp_pool *pool)
 		node->preferred_zspages = 0;
 		node->fallback_zspages = 0;
 		node->charge_fail = 0;
+		node->pages_released = 0;
 		pthread_mutex_unlock(&node->lock);
 	}
 	atomic_store(&pool->pages_max, atomic_load(&pool->pages));

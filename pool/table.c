@@ -5,15 +5,17 @@
  *
  * Layout: a directory of ZP_TABLE_MAX_SEGS segment records, reserved once and
  * locked page by page as far as it is used, and segments of 2^seg_shift
- * entries each (8..16 KiB), mapped when first needed and unmapped when empty. Index
+ * entries each (a page, or more for entries larger than half a page), mapped when first needed and unmapped when empty. Index
  * i (1-based) lives in segment (i-1) >> seg_shift. Free entries of a mapped
  * segment form a list threaded through their first 8 bytes, stored shifted
  * left by one so that bit 0 of a free entry is clear: the handle code tags
  * live entries with bit 0 and so recognizes a dead handle.
  *
  * Allocation takes the lowest segment with room, so live entries gather at
- * the bottom and segments at the top drain and go back to the system. One
- * empty segment is kept mapped to absorb alloc/free churn at a boundary.
+ * the bottom and segments at the top drain and go back to the system: empty
+ * segments but the lowest are unmapped once they have stayed empty for
+ * delay_ms (at once if 0), so that a table that grows and shrinks in a cycle
+ * does not map and unmap segments on every turn.
  *
  * lock ordering: the owner's lock (class->lock) covers every call here but
  * table_entry() on a live index.
@@ -33,17 +35,18 @@ static uint32_t per_seg(const struct zp_table *t)
 	return 1u << t->seg_shift;
 }
 
-int table_init(struct zp_table *t, size_t esize)
+int table_init(struct zp_table *t, size_t esize, unsigned int delay_ms)
 {
 	void *dir;
 	int ret;
 
 	memset(t, 0, sizeof(*t));
 	t->esize = (uint32_t)ZP_ALIGN_UP(esize, (size_t)8);
-	zp_assert(t->esize <= ZP_TABLE_SEG_BYTES);
 	while (((size_t)t->esize << (t->seg_shift + 1)) <= ZP_TABLE_SEG_BYTES)
 		t->seg_shift++;
 	t->nr_segs_max = ZP_TABLE_MAX_SEGS;
+	t->delay_ms = delay_ms;
+	t->interval_start = zp_now_ms();
 	ret = prim_reserve(t->nr_segs_max * sizeof(struct zp_tseg), &dir);
 	if (ret)
 		return ret;
@@ -125,6 +128,48 @@ static void seg_unmap(struct zp_table *t, uint32_t s)
 	t->nr_empty--;
 }
 
+/* Unmap up to n empty segments, the highest first, keeping the lowest one:
+ * allocation comes back to it first. */
+static void unmap_empty(struct zp_table *t, uint32_t n)
+{
+	for (uint32_t s = t->nr_segs_seen; n && t->nr_empty > 1 && s-- > 0;) {
+		if (t->segs[s].mem && t->segs[s].used == 0) {
+			seg_unmap(t, s);
+			n--;
+		}
+	}
+	if (t->nr_empty < t->empty_low)
+		t->empty_low = t->nr_empty;
+}
+
+/*
+ * Empty segments beyond one go back to the system once they have stayed
+ * empty for a whole interval of delay_ms (the interval's low-water mark of
+ * empty segments counts them); checked when a segment is mapped or empties.
+ */
+static void release_idle(struct zp_table *t)
+{
+	uint64_t now;
+
+	if (t->delay_ms == 0) {
+		unmap_empty(t, UINT32_MAX);
+		return;
+	}
+	now = zp_now_ms();
+	if (now - t->interval_start < t->delay_ms)
+		return;
+	if (t->empty_low > 1)
+		unmap_empty(t, t->empty_low - 1);
+	t->interval_start = now;
+	t->empty_low = t->nr_empty;
+}
+
+void table_trim(struct zp_table *t)
+{
+	unmap_empty(t, UINT32_MAX);
+	t->empty_low = t->nr_empty;
+}
+
 int table_alloc(struct zp_table *t, uint32_t *idx)
 {
 	struct zp_tseg *seg = NULL;
@@ -145,13 +190,14 @@ int table_alloc(struct zp_table *t, uint32_t *idx)
 		ret = seg_map(t, s);
 		if (ret)
 			return -ENOMEM;
+		release_idle(t);
 	}
 	local = seg->free_head - 1;
 	e = seg->mem + (size_t)local * t->esize;
 	memcpy(&next, e, sizeof(next));
 	seg->free_head = (uint32_t)(next >> 1);
-	if (seg->used++ == 0)
-		t->nr_empty--;
+	if (seg->used++ == 0 && --t->nr_empty < t->empty_low)
+		t->empty_low = t->nr_empty;
 	t->in_use++;
 	*idx = (s << t->seg_shift) + local + 1;
 	return 0;
@@ -173,8 +219,7 @@ void table_free(struct zp_table *t, uint32_t idx)
 		t->lowest_room = s;
 	if (--seg->used == 0) {
 		t->nr_empty++;
-		if (t->nr_empty > 1)
-			seg_unmap(t, s);
+		release_idle(t);
 	}
 }
 

@@ -30,6 +30,12 @@ static inline void track_alloc(void *p, size_t size)
 {
 	__asan_unpoison_memory_region(p, size);
 }
+/* The range is about to be unmapped: its poison must not outlive it, or the
+ * next mapping at those addresses inherits it. */
+static inline void track_unmap(void *p, size_t size)
+{
+	__asan_unpoison_memory_region(p, size);
+}
 #elif defined(HAVE_VALGRIND_MEMCHECK_H)
 #include <valgrind/memcheck.h>
 static inline void track_free(void *p, size_t size)
@@ -40,6 +46,11 @@ static inline void track_alloc(void *p, size_t size)
 {
 	(void)VALGRIND_MAKE_MEM_UNDEFINED(p, size);
 }
+static inline void track_unmap(void *p, size_t size)
+{
+	(void)p; /* valgrind forgets the state of unmapped memory itself */
+	(void)size;
+}
 #else
 static inline void track_free(void *p, size_t size)
 {
@@ -47,6 +58,11 @@ static inline void track_free(void *p, size_t size)
 	(void)size;
 }
 static inline void track_alloc(void *p, size_t size)
+{
+	(void)p;
+	(void)size;
+}
+static inline void track_unmap(void *p, size_t size)
 {
 	(void)p;
 	(void)size;

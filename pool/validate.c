@@ -94,10 +94,11 @@ static void validate_class(struct zp_pool *pool, struct zp_class *class,
 		pages_by_node[n] += zspages * class->pages_per_zspage;
 		objs_total += objs;
 	}
-	check(class->handles.in_use == objs_total,
-	      "class %u: %llu handles for %llu objects", class->size,
-	      (unsigned long long)class->handles.in_use,
-	      (unsigned long long)objs_total);
+	check(class->handles.in_use == objs_total + class->handles_waiting,
+	      "class %u: %llu handles for %llu objects and %llu waiting",
+	      class->size, (unsigned long long)class->handles.in_use,
+	      (unsigned long long)objs_total,
+	      (unsigned long long)class->handles_waiting);
 }
 
 static void validate_node(struct zp_pool *pool, struct zp_node *node)
@@ -128,7 +129,8 @@ static void validate_node(struct zp_pool *pool, struct zp_node *node)
 		cached += k;
 		chunks++;
 	}
-	check(used == node->pages && cached == node->cached_pages &&
+	check(used == node->pages + node->releasing &&
+		      cached == node->cached_pages &&
 		      chunks == node->nr_chunks,
 	      "node %d: %llu pages %llu cached %llu chunks, counted %llu %llu %llu",
 	      node->id, (unsigned long long)used, (unsigned long long)cached,
@@ -141,32 +143,32 @@ static void validate_node(struct zp_pool *pool, struct zp_node *node)
 void zp_pool_validate(struct zp_pool *pool)
 {
 	uint64_t *pages_by_node = calloc(pool->nr_nodes, sizeof(uint64_t));
+	uint64_t begun = atomic_load(&pool->transitions);
+	bool settled = atomic_load(&pool->in_transition) == 0;
 
 	check(pages_by_node != NULL, "no memory to validate");
-	/* Every class lock in id order, then every node lock: a consistent
-	 * snapshot. Other threads take at most one class lock, and node locks
-	 * only inside one, so this cannot deadlock with them. */
-	for (unsigned int c = 0; c < pool->nr_classes; c++)
-		pthread_mutex_lock(&pool->classes[c].lock);
-	for (int n = 0; n < pool->nr_nodes; n++)
-		pthread_mutex_lock(&pool->nodes[n].lock);
+	/* One lock at a time, so that validation can run beside other users. */
+	for (unsigned int c = 0; c < pool->nr_classes; c++) {
+		struct zp_class *class = &pool->classes[c];
 
-	for (unsigned int c = 0; c < pool->nr_classes; c++)
-		validate_class(pool, &pool->classes[c], pages_by_node);
-	for (int n = 0; n < pool->nr_nodes; n++) {
-		validate_node(pool, &pool->nodes[n]);
-		/* A zspage is created after its pages are taken and dies before
-		 * they are returned, so the node may briefly hold more. */
-		check(pages_by_node[n] <= pool->nodes[n].pages,
-		      "node %d: zspages hold %llu pages, node counts %llu", n,
-		      (unsigned long long)pages_by_node[n],
-		      (unsigned long long)pool->nodes[n].pages);
+		pthread_mutex_lock(&class->lock);
+		validate_class(pool, class, pages_by_node);
+		pthread_mutex_unlock(&class->lock);
 	}
+	for (int n = 0; n < pool->nr_nodes; n++) {
+		struct zp_node *node = &pool->nodes[n];
 
-	for (int n = pool->nr_nodes - 1; n >= 0; n--)
-		pthread_mutex_unlock(&pool->nodes[n].lock);
-	for (unsigned int c = pool->nr_classes; c-- > 0;)
-		pthread_mutex_unlock(&pool->classes[c].lock);
+		pthread_mutex_lock(&node->lock);
+		validate_node(pool, node);
+		/* The zspages' pages and the node's count can only be compared
+		 * when no zspage was in transition during the walk. */
+		if (settled && atomic_load(&pool->transitions) == begun)
+			check(pages_by_node[n] == node->pages,
+			      "node %d: zspages hold %llu pages, node counts %llu",
+			      n, (unsigned long long)pages_by_node[n],
+			      (unsigned long long)node->pages);
+		pthread_mutex_unlock(&node->lock);
+	}
 	free(pages_by_node);
 }
 
