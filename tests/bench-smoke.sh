@@ -1,0 +1,53 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# bench-smoke.sh - run the pool benchmark briefly and check that it completes
+# and prints every section. Its figures are shown, never compared against a
+# target: timings depend on the machine, and density has tests of its own.
+
+top_builddir=${top_builddir:-.}
+bench=$top_builddir/bench/pool-bench
+
+if [ ! -x "$bench" ]; then
+	echo "bench-smoke: cannot find '$bench': build it first" >&2
+	exit 1
+fi
+
+# zp_pool_validate() holds every class lock at once, more locks than
+# ThreadSanitizer's deadlock detector can track (64): without this, TSan
+# builds stop in its internal check rather than report anything.
+TSAN_OPTIONS="detect_deadlocks=0${TSAN_OPTIONS:+ $TSAN_OPTIONS}"
+export TSAN_OPTIONS
+
+out=$(mktemp "${TMPDIR:-/tmp}/bench-smoke.XXXXXX") || exit 1
+trap 'rm -f "$out"' EXIT
+
+"$bench" --quick >"$out"
+rc=$?
+cat "$out"
+if [ "$rc" -ne 0 ]; then
+	echo "bench-smoke: pool-bench --quick exited with status $rc" >&2
+	exit 1
+fi
+
+fail=0
+expect() {
+	# expect WHAT COUNT PATTERN: at least COUNT lines match PATTERN
+	n=$(grep -cE "$3" "$out")
+	if [ "$n" -lt "$2" ]; then
+		echo "bench-smoke: missing $1 (expected $2 lines matching '$3', got $n)" >&2
+		fail=1
+	fi
+}
+
+num='[0-9]+(\.[0-9]+)?'
+# One overhead line per max_zspage_pages setting (4, 8, 16).
+expect "overhead lines" 3 "^ *overhead \(pool memory / object bytes\): +$num"
+expect "bit-exact read-back lines" 3 "^ *read back bit-exact: +[0-9]+ of [0-9]+ objects"
+expect "1-thread throughput line" 1 "^ *1 thread: +pool +$num Mops/s +glibc +$num Mops/s +pool/glibc +$num"
+expect "2-thread throughput line" 1 "^ *2 threads: +pool +$num Mops/s +glibc +$num Mops/s +pool/glibc +$num"
+# Two mixes, each with a stored and a churned-and-compacted ratio.
+expect "strict/preferred lines (stored)" 2 "^ *strict/preferred pages, stored: +$num"
+expect "strict/preferred lines (compacted)" 2 "^ *strict/preferred pages, churned and compacted: +$num"
+
+exit $fail
