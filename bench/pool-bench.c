@@ -11,8 +11,12 @@
  *               max_zspage_pages 4, 8 and 16; prints the allocator overhead
  *               next to zram's figures for the same corpus, and reads every
  *               object back to check it decompresses bit-exact;
- *   throughput  malloc+free pairs in batches, freed in a shuffled order, on
- *               1 and 2 threads, against glibc on the same size sequence;
+ *   throughput  malloc+free pairs on 1 and 2 threads against glibc on the
+ *               same size sequence, two ways: steady (a live population
+ *               where each step frees a random object and allocates the
+ *               next size: a swap device in use) and batch (allocate a
+ *               batch, free it all in a shuffled order: every zspage is
+ *               born and dies each round);
  *   numa        strict against preferred placement on a simulated 2-node
  *               topology: how many more pages keeping nodes apart costs,
  *               after filling and after churn and compaction.
@@ -58,9 +62,9 @@
 #define TP_ROUNDS_QUICK 20u
 #define TP_REPEAT_FULL 3u
 #define TP_REPEAT_QUICK 1u
-/* A node cache larger than what TP_MAX_THREADS batches of the corpus's
- * objects occupy (about 1,800 pages each). */
-#define TP_BIG_CACHE_PAGES 8192u
+/* Live objects per thread in the steady pattern: about 28 MB of the
+ * corpus's sizes, well beyond the caches. */
+#define TP_LIVE 16384u
 
 #define SEED 0x7a706f6f6c64ull /* "zpoold" */
 
@@ -448,9 +452,11 @@ static int bench_storage(const struct ccorpus *cc, unsigned int max_pages,
 
 struct tp_run {
 	struct zp_pool *pool; /* NULL: glibc malloc/free */
+	bool steady;          /* steady pattern, else batch */
 	const uint32_t *sizes;
 	size_t nr_sizes;
 	const uint32_t *perm; /* TP_BATCH entries: the order of the frees */
+	const uint32_t *victims; /* TP_BATCH entries below TP_LIVE */
 	unsigned int rounds;
 	pthread_barrier_t start;
 };
@@ -485,6 +491,96 @@ static int pool_rounds(struct tp_thread *t, zp_handle_t *h, unsigned int rounds)
 	return 0;
 }
 
+static int glibc_rounds(struct tp_thread *t, void **p, unsigned int rounds);
+
+/* Steady: h holds TP_LIVE live objects; each step replaces one. */
+static int pool_steady(struct tp_thread *t, zp_handle_t *h, unsigned int rounds)
+{
+	const struct tp_run *run = t->run;
+	struct zp_pool *pool = run->pool;
+	size_t pos = t->pos;
+
+	for (unsigned int r = 0; r < rounds; r++) {
+		for (size_t i = 0; i < TP_BATCH; i++) {
+			uint32_t v = (run->victims[i] + r * 7919u) % TP_LIVE;
+			int ret;
+
+			zp_pool_free(pool, h[v]);
+			ret = zp_pool_malloc(pool, run->sizes[pos], -1, &h[v]);
+			if (zp_unlikely(ret < 0))
+				return ret;
+			if (++pos == run->nr_sizes)
+				pos = 0;
+		}
+	}
+	t->pos = pos;
+	return 0;
+}
+
+static int glibc_steady(struct tp_thread *t, void **p, unsigned int rounds)
+{
+	const struct tp_run *run = t->run;
+	size_t pos = t->pos;
+
+	for (unsigned int r = 0; r < rounds; r++) {
+		for (size_t i = 0; i < TP_BATCH; i++) {
+			uint32_t v = (run->victims[i] + r * 7919u) % TP_LIVE;
+
+			free(p[v]);
+			p[v] = malloc(run->sizes[pos]);
+			if (zp_unlikely(!p[v]))
+				return -ENOMEM;
+			if (++pos == run->nr_sizes)
+				pos = 0;
+		}
+	}
+	t->pos = pos;
+	return 0;
+}
+
+/* Fill the live population of the steady pattern (untimed). */
+static int steady_fill(struct tp_thread *t, zp_handle_t *h, void **p)
+{
+	const struct tp_run *run = t->run;
+
+	for (size_t i = 0; i < TP_LIVE; i++) {
+		uint32_t size = run->sizes[t->pos];
+
+		if (++t->pos == run->nr_sizes)
+			t->pos = 0;
+		if (run->pool) {
+			int ret = zp_pool_malloc(run->pool, size, -1, &h[i]);
+
+			if (ret < 0)
+				return ret;
+		} else if (!(p[i] = malloc(size))) {
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+static void steady_drain(struct tp_thread *t, zp_handle_t *h, void **p)
+{
+	for (size_t i = 0; i < TP_LIVE; i++) {
+		if (t->run->pool)
+			zp_pool_free(t->run->pool, h[i]);
+		else
+			free(p[i]);
+	}
+}
+
+static int run_rounds(struct tp_thread *t, zp_handle_t *h, void **p,
+		      unsigned int rounds)
+{
+	const struct tp_run *run = t->run;
+
+	if (run->steady)
+		return run->pool ? pool_steady(t, h, rounds) :
+				   glibc_steady(t, p, rounds);
+	return run->pool ? pool_rounds(t, h, rounds) : glibc_rounds(t, p, rounds);
+}
+
 static int glibc_rounds(struct tp_thread *t, void **p, unsigned int rounds)
 {
 	const struct tp_run *run = t->run;
@@ -509,28 +605,32 @@ static void *tp_thread_main(void *arg)
 {
 	struct tp_thread *t = arg;
 	struct tp_run *run = t->run;
-	zp_handle_t *h = calloc(TP_BATCH, sizeof(*h));
-	void **p = calloc(TP_BATCH, sizeof(*p));
-	int ret;
+	zp_handle_t *h = calloc(TP_LIVE, sizeof(*h));
+	void **p = calloc(TP_LIVE, sizeof(*p));
+	int ret = -ENOMEM;
 
 	if (!h || !p) {
-		t->err = -ENOMEM;
+		t->err = ret;
 		pthread_barrier_wait(&run->start);
 		goto out;
 	}
-	/* One untimed round first: it faults in glibc's arenas and the pool's
-	 * first zspages, which a long-running daemon has long since done. */
-	ret = run->pool ? pool_rounds(t, h, 1) : glibc_rounds(t, p, 1);
+	/* Untimed: the steady pattern's population, then one round that
+	 * faults in glibc's arenas and the pool's first zspages, which a
+	 * long-running daemon has long since done. */
+	ret = run->steady ? steady_fill(t, h, p) : 0;
+	if (ret == 0)
+		ret = run_rounds(t, h, p, 1);
 	pthread_barrier_wait(&run->start);
 	if (ret < 0) {
 		t->err = ret;
 		goto out;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t->t0);
-	ret = run->pool ? pool_rounds(t, h, run->rounds) :
-			  glibc_rounds(t, p, run->rounds);
+	ret = run_rounds(t, h, p, run->rounds);
 	clock_gettime(CLOCK_MONOTONIC, &t->t1);
 	t->err = ret;
+	if (run->steady && ret == 0)
+		steady_drain(t, h, p);
 out:
 	free(h);
 	free(p);
@@ -598,14 +698,33 @@ static double tp_best(struct tp_run *run, int nthreads, unsigned int repeat)
 	return best;
 }
 
+/* One line per thread count: the pool (from cfg) against glibc. */
+static void tp_compare(struct tp_run *run, const struct zp_pool_config *cfg,
+		       unsigned int repeat)
+{
+	for (int nthreads = 1; nthreads <= TP_MAX_THREADS; nthreads++) {
+		double mp, mg;
+
+		/* A fresh pool per measurement, so that one thread count
+		 * does not inherit the zspages of the other. */
+		run->pool = create_pool(cfg);
+		mp = tp_best(run, nthreads, repeat);
+		zp_pool_destroy(run->pool);
+		run->pool = NULL;
+		mg = tp_best(run, nthreads, repeat);
+		printf("  %d %-8s pool %7.2f Mops/s   glibc %7.2f Mops/s   pool/glibc %.2f   [target >= 1.00]\n",
+		       nthreads, nthreads > 1 ? "threads:" : "thread:", mp, mg,
+		       mp / mg);
+	}
+}
+
 static void bench_throughput(const struct objset *set)
 {
 	unsigned int rounds = quick ? TP_ROUNDS_QUICK : TP_ROUNDS_FULL;
 	unsigned int repeat = quick ? TP_REPEAT_QUICK : TP_REPEAT_FULL;
-	double mp[TP_MAX_THREADS], mg[TP_MAX_THREADS];
 	struct zp_pool_config cfg;
 	struct tp_run run;
-	uint32_t *sizes, *perm;
+	uint32_t *sizes, *perm, *victims;
 	uint64_t rng = SEED ^ 0x7470; /* "tp" */
 
 	sizes = xcalloc(set->nr, sizeof(*sizes));
@@ -615,52 +734,39 @@ static void bench_throughput(const struct objset *set)
 	for (uint32_t i = 0; i < TP_BATCH; i++)
 		perm[i] = i;
 	shuffle_u32(perm, TP_BATCH, &rng);
+	victims = xcalloc(TP_BATCH, sizeof(*victims));
+	for (uint32_t i = 0; i < TP_BATCH; i++)
+		victims[i] = (uint32_t)rand_below(&rng, TP_LIVE);
 
 	memset(&run, 0, sizeof(run));
 	run.sizes = sizes;
 	run.nr_sizes = set->nr;
 	run.perm = perm;
+	run.victims = victims;
 	run.rounds = rounds;
 
 	zp_pool_config_init(&cfg);
 	cfg.node_ops = NULL;
 
-	printf("\n== throughput: malloc+free pairs, pool against glibc ==\n");
-	printf("  sizes: the %zu object sizes of the corpus (default pool), each thread from its own offset\n",
-	       set->nr);
-	printf("  per thread: %u rounds of %u allocations then %u frees in a fixed shuffled order; nid -1; best of %u\n",
-	       rounds, TP_BATCH, TP_BATCH, repeat);
-	for (int nthreads = 1; nthreads <= TP_MAX_THREADS; nthreads++) {
-		/* A fresh pool per measurement, so that one thread count
-		 * does not inherit the zspages of the other. */
-		run.pool = create_pool(&cfg);
-		mp[nthreads - 1] = tp_best(&run, nthreads, repeat);
-		zp_pool_destroy(run.pool);
-		run.pool = NULL;
-		mg[nthreads - 1] = tp_best(&run, nthreads, repeat);
-		printf("  %d %-8s pool %7.2f Mops/s   glibc %7.2f Mops/s   pool/glibc %.2f   [target >= 1.00]\n",
-		       nthreads, nthreads > 1 ? "threads:" : "thread:",
-		       mp[nthreads - 1], mg[nthreads - 1],
-		       mp[nthreads - 1] / mg[nthreads - 1]);
-	}
+	printf("\n== throughput: malloc+free pairs, pool (defaults) against glibc ==\n");
+	printf("  sizes: the %zu object sizes of the corpus (default pool), each thread from its own offset; nid -1; best of %u\n",
+	       set->nr, repeat);
+	printf("  steady: %u live objects per thread, %u x %u steps of free a random one + allocate the next size\n",
+	       TP_LIVE, rounds, TP_BATCH);
+	run.steady = true;
+	tp_compare(&run, &cfg, repeat);
+	printf("  batch: %u rounds of %u allocations then %u frees in a fixed shuffled order\n",
+	       rounds, TP_BATCH, TP_BATCH);
+	run.steady = false;
+	tp_compare(&run, &cfg, repeat);
 
-	/* The same with a node cache that holds every page a batch frees: the
-	 * difference is what handing pages back to the system and faulting
-	 * them in again costs, apart from the allocator itself. */
-	cfg.cache_pages = TP_BIG_CACHE_PAGES;
-	printf("  with cache_pages %u (freed zspage pages stay resident):\n",
-	       TP_BIG_CACHE_PAGES);
-	for (int nthreads = 1; nthreads <= TP_MAX_THREADS; nthreads++) {
-		double m;
-
-		run.pool = create_pool(&cfg);
-		m = tp_best(&run, nthreads, repeat);
-		zp_pool_destroy(run.pool);
-		run.pool = NULL;
-		printf("  %d %-8s pool %7.2f Mops/s   (against glibc above %.2f)\n",
-		       nthreads, nthreads > 1 ? "threads," : "thread,", m,
-		       m / mg[nthreads - 1]);
-	}
+	/* The batch pattern again with every free page above the cache floor
+	 * returned at once: the cost of handing pages back to the system and
+	 * faulting them in again, apart from the allocator itself. */
+	cfg.release_delay_ms = 0;
+	printf("  batch, release_delay_ms 0 (free pages returned at once):\n");
+	tp_compare(&run, &cfg, repeat);
+	free(victims);
 	free(perm);
 	free(sizes);
 }

@@ -20,8 +20,9 @@
  * smallest member is the pool's huge-class threshold, the size from which a
  * compressed page is better kept raw.
  *
- * Layout: pool->classes[] ascending by size, indexed by class id (the id in
- * handles); pool->size_class[] maps a size index to a class id.
+ * Layout: pool->size_class[] maps a size index to a class id (classes
+ * ascending by size); pool->classes[] holds every class once per shard, at
+ * class_id * nr_shards + shard, the index handles carry.
  */
 #include <errno.h>
 #include <string.h>
@@ -63,7 +64,7 @@ static int class_init(struct zp_pool *pool, struct zp_class *class)
 	pthread_rwlockattr_destroy(&attr);
 	if (ret)
 		return ret;
-	pthread_mutex_init(&class->lock, NULL);
+	zp_mutex_init(&class->lock);
 
 	class->cn = &pool->class_nodes[(size_t)class->id * pool->nr_nodes];
 	for (int n = 0; n < pool->nr_nodes; n++)
@@ -92,7 +93,7 @@ int classes_init(struct zp_pool *pool)
 {
 	struct zp_class tmp[ZP_NR_SIZES];
 	uint8_t slot_of[ZP_NR_SIZES]; /* size index -> index in tmp */
-	unsigned int n = 0;
+	unsigned int n = 0, total;
 	int ret;
 
 	/* From the largest size down, as the huge class absorbs a whole run of
@@ -120,35 +121,38 @@ int classes_init(struct zp_pool *pool)
 		n++;
 	}
 
-	pool->classes = prim_meta_alloc(n * sizeof(struct zp_class));
-	pool->class_nodes = prim_meta_alloc(n * pool->nr_nodes *
-					    sizeof(struct zp_class_node));
-	if (!pool->classes || !pool->class_nodes) {
-		prim_meta_free(pool->classes, n * sizeof(struct zp_class));
-		prim_meta_free(pool->class_nodes,
-			       n * pool->nr_nodes * sizeof(struct zp_class_node));
-		return -ENOMEM;
-	}
-	pool->nr_classes = n;
-	pool->nr_all_classes = n;
+	/* Smallest object size per class: one above the previous class. */
 	for (unsigned int c = 0; c < n; c++) {
-		pool->classes[c] = tmp[n - 1 - c];
-		pool->classes[c].id = (uint8_t)c;
+		struct zp_class *prev = c ? &tmp[n - c] : NULL;
+
+		tmp[n - 1 - c].min_size = prev ? prev->size + 1 : 1;
 	}
 	for (unsigned int i = 0; i < ZP_NR_SIZES; i++)
 		pool->size_class[i] = (uint8_t)(n - 1 - slot_of[i]);
-
-	/* Smallest object size per class: one above the previous class. */
-	for (unsigned int c = 0; c < n; c++)
-		pool->classes[c].min_size = c ? pool->classes[c - 1].size + 1 : 1;
+	pool->nr_classes = n;
 	pool->huge_class_size = ZP_MAX_ALLOC + 1;
-	if (pool->classes[n - 1].huge)
-		pool->huge_class_size = pool->classes[n - 1].min_size;
+	if (tmp[0].huge)
+		pool->huge_class_size = tmp[0].min_size;
 
-	for (unsigned int c = 0; c < n; c++) {
-		ret = class_init(pool, &pool->classes[c]);
+	total = n * pool->nr_shards;
+	pool->classes = prim_meta_alloc(total * sizeof(struct zp_class));
+	pool->class_nodes = prim_meta_alloc(total * pool->nr_nodes *
+					    sizeof(struct zp_class_node));
+	pool->nr_all_instances = total;
+	if (!pool->classes || !pool->class_nodes) {
+		classes_destroy(pool);
+		return -ENOMEM;
+	}
+	for (unsigned int i = 0; i < total; i++) {
+		struct zp_class *class = &pool->classes[i];
+
+		*class = tmp[n - 1 - i / pool->nr_shards];
+		class->id = (uint16_t)i;
+		class->class_id = (uint16_t)(i / pool->nr_shards);
+		class->shard = (uint16_t)(i % pool->nr_shards);
+		pool->nr_instances = i + 1;
+		ret = class_init(pool, class);
 		if (ret) {
-			pool->nr_classes = c + 1;
 			classes_destroy(pool);
 			return ret;
 		}
@@ -158,14 +162,15 @@ int classes_init(struct zp_pool *pool)
 
 void classes_destroy(struct zp_pool *pool)
 {
-	unsigned int n = pool->nr_all_classes;
+	unsigned int total = pool->nr_all_instances;
 
-	for (unsigned int c = 0; c < pool->nr_classes; c++)
+	for (unsigned int c = 0; c < pool->nr_instances; c++)
 		class_destroy(&pool->classes[c]);
-	prim_meta_free(pool->classes, n * sizeof(struct zp_class));
+	prim_meta_free(pool->classes, total * sizeof(struct zp_class));
 	prim_meta_free(pool->class_nodes,
-		       n * pool->nr_nodes * sizeof(struct zp_class_node));
+		       total * pool->nr_nodes * sizeof(struct zp_class_node));
 	pool->classes = NULL;
 	pool->class_nodes = NULL;
-	pool->nr_classes = 0;
+	pool->nr_instances = 0;
+	pool->nr_all_instances = 0;
 }

@@ -107,7 +107,7 @@ static unsigned int compact_one(struct zp_pool *pool, struct zp_class *class,
 	pthread_mutex_unlock(&class->lock);
 	pthread_rwlock_unlock(&class->migrate);
 
-	node_free_pages(pool, chunk, base, class->pages_per_zspage);
+	node_free_pages(pool, chunk, base, class->pages_per_zspage, class->shard);
 	transition_end(pool);
 	return class->pages_per_zspage;
 }
@@ -120,7 +120,7 @@ size_t zp_pool_compact(struct zp_pool *pool, int nid)
 		return 0;
 	pthread_mutex_lock(&pool->compact_lock);
 	pool->compact_runs++;
-	for (unsigned int c = 0; c < pool->nr_classes; c++) {
+	for (unsigned int c = 0; c < pool->nr_instances; c++) {
 		struct zp_class *class = &pool->classes[c];
 
 		if (class->huge)

@@ -39,6 +39,21 @@
 #include "zp-compiler.h"
 #include "zp-list.h"
 
+/*
+ * Class and node locks guard critical sections of a few dozen instructions:
+ * a waiter spins a little before it sleeps, instead of paying a futex round
+ * trip for a lock that is about to be free.
+ */
+static inline void zp_mutex_init(pthread_mutex_t *m)
+{
+	pthread_mutexattr_t attr;
+
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
+	pthread_mutex_init(m, &attr);
+	pthread_mutexattr_destroy(&attr);
+}
+
 /* Milliseconds on a clock that is cheap to read (vDSO, coarse). */
 static inline uint64_t zp_now_ms(void)
 {
@@ -151,7 +166,7 @@ struct zp_class_node {
 	uint64_t objs_used;  /* live objects */
 	uint64_t objs_alloc; /* slots in live zspages */
 	uint64_t zspages;
-};
+} zp_cacheline_aligned; /* shards of a class sit side by side */
 
 struct zp_class {
 	pthread_mutex_t lock;
@@ -162,14 +177,19 @@ struct zp_class {
 	uint32_t min_size;         /* smallest object size served */
 	uint16_t objs_per_zspage;
 	uint8_t pages_per_zspage;
-	uint8_t id;                /* index in pool->classes */
 	bool huge;
+	uint16_t id;               /* index in pool->classes, in handles */
+	uint16_t class_id;         /* distinct size class */
+	uint16_t shard;
+
+	/* Bit n: the class has a partly used zspage on node n. Written under
+	 * lock, read without it as a hint by mallocs of other shards. */
+	atomic_uint_fast64_t partial_nodes;
 
 	/* protected by lock */
 	struct zp_table handles;   /* 8-byte handle entries */
 	struct zp_table zspages;   /* zspage descriptors */
 	struct zp_class_node *cn;  /* pool->nr_nodes */
-	uint64_t handles_waiting;  /* taken by mallocs waiting for a zspage */
 	uint64_t bytes_requested;  /* sum of live object sizes */
 	uint64_t malloc_calls;
 	uint64_t free_calls;
@@ -314,6 +334,21 @@ struct zp_chunk {
 	uint64_t bits[];       /* used bitmap, then resident bitmap */
 };
 
+/* Runs of pages a shard keeps per zspage length, in front of node->lock. */
+#define ZP_STASH_RUNS 4
+
+struct zp_stashed {
+	struct zp_chunk *chunk;
+	char *base;
+};
+
+struct zp_stash {
+	pthread_mutex_t lock;
+	uint32_t nr[ZP_MAX_ZSPAGE_PAGES + 1];       /* protected by lock */
+	struct zp_stashed runs[ZP_MAX_ZSPAGE_PAGES + 1][ZP_STASH_RUNS];
+	uint64_t pages;                             /* protected by lock */
+} zp_cacheline_aligned;
+
 struct zp_node {
 	pthread_mutex_t lock;
 	int id;
@@ -323,17 +358,20 @@ struct zp_node {
 	struct zp_list chunks;      /* oldest first: allocation packs them */
 	struct zp_table chunk_table; /* chunk headers */
 	uint64_t nr_chunks;
-	uint64_t cached_pages;
-	uint64_t pages;
+	uint64_t cached_pages;      /* in the bitmaps; stashes hold more */
 	uint64_t releasing;         /* pages being returned, still marked used */
 	uint64_t cache_low;         /* fewest cached pages this interval */
 	uint64_t interval_start;    /* ms, CLOCK_MONOTONIC_COARSE */
 	uint64_t pages_released;
-	uint64_t pages_max;
-	uint64_t zspages;
-	uint64_t preferred_zspages;
-	uint64_t fallback_zspages;
 	uint64_t charge_fail;
+	struct zp_stash *stashes;   /* pool->nr_shards */
+	/* Counted on both paths, so atomic. */
+	atomic_uint_fast64_t pages; /* in zspages */
+	atomic_uint_fast64_t pages_max;
+	atomic_uint_fast64_t zspages;
+	atomic_uint_fast64_t preferred_zspages;
+	atomic_uint_fast64_t fallback_zspages;
+	atomic_uint_fast64_t next_check; /* ms: when cached pages may be due */
 } zp_cacheline_aligned;
 
 int nodes_init(struct zp_pool *pool);
@@ -342,11 +380,14 @@ void nodes_destroy(struct zp_pool *pool);
  * asked for (counted apart from fallbacks). No class lock may be held: this
  * may map and fault in memory. 0 or -ENOMEM (the node has no room). */
 int node_alloc_pages(struct zp_pool *pool, int node, unsigned int npages,
-		     bool preferred, struct zp_chunk **chunk, char **base);
+		     bool preferred, unsigned int shard, struct zp_chunk **chunk,
+		     char **base);
 /* Give a dead zspage's pages back to the node's cache, and return to the
  * system what the cache has held unused for too long. */
 void node_free_pages(struct zp_pool *pool, struct zp_chunk *chunk,
-		     char *base, unsigned int npages);
+		     char *base, unsigned int npages, unsigned int shard);
+/* Pages held in the node's stashes. */
+uint64_t node_stashed_pages(struct zp_pool *pool, struct zp_node *node);
 /* Return every cached page above the floor now; pages released. */
 uint64_t nodes_trim(struct zp_pool *pool);
 int nodes_for_each_mapping(struct zp_pool *pool,
@@ -363,10 +404,17 @@ struct zp_pool {
 	void *ctx;
 	int nr_nodes;
 
-	unsigned int nr_classes;            /* initialized */
-	unsigned int nr_all_classes;        /* allocated */
-	struct zp_class *classes;           /* ascending size */
-	struct zp_class_node *class_nodes;  /* nr_classes * nr_nodes */
+	/*
+	 * Each distinct size class exists once per shard, so that threads on
+	 * different CPUs allocate under different locks from different cache
+	 * lines. classes[] holds class_id * nr_shards + shard.
+	 */
+	unsigned int nr_classes;            /* distinct size classes */
+	unsigned int nr_shards;
+	unsigned int nr_instances;          /* initialized */
+	unsigned int nr_all_instances;      /* allocated */
+	struct zp_class *classes;           /* ascending size, then shard */
+	struct zp_class_node *class_nodes;  /* nr_all_instances * nr_nodes */
 	uint8_t size_class[ZP_NR_SIZES];    /* size index -> class id */
 	uint32_t huge_class_size;
 
@@ -408,8 +456,15 @@ static inline struct zp_class *handle_to_class(struct zp_pool *pool,
 {
 	unsigned int id = handle_class(h);
 
-	zp_assert(h != 0 && id < pool->nr_classes);
+	zp_assert(h != 0 && id < pool->nr_instances);
 	return &pool->classes[id];
+}
+
+static inline struct zp_class *pool_class(struct zp_pool *pool,
+					  unsigned int class_id,
+					  unsigned int shard)
+{
+	return &pool->classes[class_id * pool->nr_shards + shard];
 }
 
 static inline uint64_t *handle_entry(struct zp_class *class, zp_handle_t h)

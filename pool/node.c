@@ -14,13 +14,22 @@
  * for cfg.release_delay_ms, or at once when that is 0, or on
  * zp_pool_trim(). So a pool that churns keeps reusing its pages without a
  * system call per zspage, and a pool that shrinks gives memory back within
- * about two delays of its next operation. A chunk with neither used nor
+ * two or three delays, at its next operations. A chunk with neither used nor
  * cached pages is unmapped. Allocation looks for a run of cached pages first,
  * then any free run, oldest chunk first, so live zspages gather in old
  * chunks, and releases take the newest chunks first, so those drain.
  *
+ * In front of the node's lock, each shard keeps a small stash per zspage
+ * length of runs that zspages of that length just gave up (ZP_STASH_RUNS
+ * each): the next zspage of the same length on that shard takes one back
+ * without touching the node's lock or bitmaps, so CPUs that create and
+ * destroy zspages at a high rate do not queue on one lock. Stashed pages stay
+ * marked used in the bitmaps and count as cached; zp_pool_trim() empties
+ * the stashes.
+ *
  * lock ordering: node->lock is taken under class->lock or alone; the node
- * layer's own locks nest inside it.
+ * layer's own locks nest inside it. A stash lock is taken alone, or inside
+ * node->lock by validation.
  */
 #include <errno.h>
 #include <string.h>
@@ -192,16 +201,16 @@ static uint64_t node_due(struct zp_pool *pool, struct zp_node *node,
 	const uint64_t floor = pool->cfg.cache_pages;
 	uint64_t t, due = 0;
 
-	if (node->cached_pages <= floor)
-		return 0;
 	if (now_all || pool->cfg.release_delay_ms == 0)
-		return node->cached_pages - floor;
+		return node->cached_pages > floor ? node->cached_pages - floor : 0;
 	t = zp_now_ms();
 	if (t - node->interval_start < pool->cfg.release_delay_ms)
 		return 0;
 	if (node->cache_low > floor)
 		due = node->cache_low - floor;
 	node->interval_start = t;
+	atomic_store_explicit(&node->next_check, t + pool->cfg.release_delay_ms,
+			      memory_order_relaxed);
 	node->cache_low = node->cached_pages - due;
 	return due;
 }
@@ -301,10 +310,26 @@ static uint64_t node_release(struct zp_pool *pool, struct zp_node *node,
 	return done;
 }
 
-int node_alloc_pages(struct zp_pool *pool, int nid, unsigned int npages,
-		     bool preferred, struct zp_chunk **chunk, char **base)
+/* Count a zspage's pages in (npages > 0) or out of the node. */
+static void node_account(struct zp_pool *pool, struct zp_node *node,
+			 int64_t npages)
 {
-	struct zp_node *node = &pool->nodes[nid];
+	uint64_t now = atomic_fetch_add(&node->pages, (uint64_t)npages) +
+		       (uint64_t)npages;
+	uint64_t max = atomic_load(&node->pages_max);
+
+	atomic_fetch_add(&node->zspages, npages > 0 ? 1 : (uint64_t)-1);
+	while (npages > 0 && now > max &&
+	       !atomic_compare_exchange_weak(&node->pages_max, &max, now))
+		;
+	pool_account_pages(pool, npages);
+}
+
+/* Pages for a zspage from the node's chunks. */
+static int node_alloc_slow(struct zp_pool *pool, struct zp_node *node,
+			   unsigned int npages, struct zp_chunk **chunk,
+			   char **base)
+{
 	struct zp_chunk *c = NULL;
 	struct zp_list *pos;
 	unsigned int cached = 0;
@@ -354,45 +379,160 @@ int node_alloc_pages(struct zp_pool *pool, int nid, unsigned int npages,
 	if (node->cached_pages < node->cache_low)
 		node->cache_low = node->cached_pages;
 	due = node_due(pool, node, false);
-	node->pages += npages;
-	if (node->pages > node->pages_max)
-		node->pages_max = node->pages;
-	node->zspages++;
-	if (preferred)
-		node->preferred_zspages++;
-	else
-		node->fallback_zspages++;
 	*chunk = c;
 	*base = c->base + (size_t)start * ZP_PAGE_SIZE;
 out:
 	pthread_mutex_unlock(&node->lock);
-	if (!ret)
-		pool_account_pages(pool, npages);
 	if (due)
 		node_release(pool, node, due);
 	return ret;
 }
 
-void node_free_pages(struct zp_pool *pool, struct zp_chunk *c, char *base,
-		     unsigned int npages)
+/* Give a zspage's pages to the node's cache. */
+static void node_free_slow(struct zp_pool *pool, struct zp_node *node,
+			   struct zp_chunk *c, char *base, unsigned int npages)
 {
-	struct zp_node *node = &pool->nodes[c->node];
 	unsigned int start = (unsigned int)((base - c->base) / ZP_PAGE_SIZE);
 	uint64_t due;
 
 	pthread_mutex_lock(&node->lock);
 	zp_assert_internal(start + npages <= c->nr_pages);
-	node->pages -= npages;
-	node->zspages--;
 	set_bits(used_bits(c), start, npages, false);
 	c->used_pages -= npages;
 	c->cached_pages += npages;
 	node->cached_pages += npages;
 	due = node_due(pool, node, false);
 	pthread_mutex_unlock(&node->lock);
-	pool_account_pages(pool, -(int64_t)npages);
 	if (due)
 		node_release(pool, node, due);
+}
+
+static void node_unstash(struct zp_pool *pool, struct zp_node *node);
+
+/*
+ * The stash paths skip node->lock, and with it the check for cached pages
+ * that have gone unused for a delay: do that check here when it is due. At
+ * the end of an interval the stashes also empty into the cache, where their
+ * pages go back to the system after one more interval unused.
+ */
+static void node_tick(struct zp_pool *pool, struct zp_node *node)
+{
+	uint64_t due;
+
+	if (zp_now_ms() < atomic_load_explicit(&node->next_check,
+					       memory_order_relaxed))
+		return;
+	pthread_mutex_lock(&node->lock);
+	due = node_due(pool, node, false);
+	pthread_mutex_unlock(&node->lock);
+	node_unstash(pool, node);
+	if (due)
+		node_release(pool, node, due);
+}
+
+/* Stashes only make sense where freed pages may wait. */
+static bool use_stash(const struct zp_pool *pool)
+{
+	return pool->cfg.release_delay_ms != 0;
+}
+
+int node_alloc_pages(struct zp_pool *pool, int nid, unsigned int npages,
+		     bool preferred, unsigned int shard, struct zp_chunk **chunk,
+		     char **base)
+{
+	struct zp_node *node = &pool->nodes[nid];
+	struct zp_stash *stash = &node->stashes[shard];
+	int ret = 1;
+
+	pthread_mutex_lock(&stash->lock);
+	if (stash->nr[npages]) {
+		struct zp_stashed *run = &stash->runs[npages][--stash->nr[npages]];
+
+		*chunk = run->chunk;
+		*base = run->base;
+		stash->pages -= npages;
+		ret = 0;
+	}
+	pthread_mutex_unlock(&stash->lock);
+	if (ret == 0) {
+		node_tick(pool, node);
+	} else {
+		ret = node_alloc_slow(pool, node, npages, chunk, base);
+		/* A node is full only when the stashes, of every shard and
+		 * zspage length, hold nothing either. */
+		if (ret && node_stashed_pages(pool, node)) {
+			node_unstash(pool, node);
+			ret = node_alloc_slow(pool, node, npages, chunk, base);
+		}
+	}
+	if (ret)
+		return ret;
+	atomic_fetch_add(preferred ? &node->preferred_zspages :
+				     &node->fallback_zspages, 1);
+	node_account(pool, node, npages);
+	return 0;
+}
+
+void node_free_pages(struct zp_pool *pool, struct zp_chunk *c, char *base,
+		     unsigned int npages, unsigned int shard)
+{
+	struct zp_node *node = &pool->nodes[c->node];
+	struct zp_stash *stash = &node->stashes[shard];
+	bool stashed = false;
+
+	node_account(pool, node, -(int64_t)npages);
+	if (use_stash(pool)) {
+		pthread_mutex_lock(&stash->lock);
+		if (stash->nr[npages] < ZP_STASH_RUNS) {
+			stash->runs[npages][stash->nr[npages]++] =
+				(struct zp_stashed){c, base};
+			stash->pages += npages;
+			stashed = true;
+		}
+		pthread_mutex_unlock(&stash->lock);
+	}
+	if (stashed)
+		node_tick(pool, node);
+	else
+		node_free_slow(pool, node, c, base, npages);
+}
+
+/* Empty the node's stashes into its cache. */
+static void node_unstash(struct zp_pool *pool, struct zp_node *node)
+{
+	for (unsigned int sh = 0; sh < pool->nr_shards; sh++) {
+		struct zp_stash *stash = &node->stashes[sh];
+
+		for (unsigned int np = 1; np <= ZP_MAX_ZSPAGE_PAGES; np++) {
+			for (;;) {
+				struct zp_stashed run;
+
+				pthread_mutex_lock(&stash->lock);
+				if (!stash->nr[np]) {
+					pthread_mutex_unlock(&stash->lock);
+					break;
+				}
+				run = stash->runs[np][--stash->nr[np]];
+				stash->pages -= np;
+				pthread_mutex_unlock(&stash->lock);
+				node_free_slow(pool, node, run.chunk, run.base, np);
+			}
+		}
+	}
+}
+
+uint64_t node_stashed_pages(struct zp_pool *pool, struct zp_node *node)
+{
+	uint64_t pages = 0;
+
+	for (unsigned int sh = 0; sh < pool->nr_shards; sh++) {
+		struct zp_stash *stash = &node->stashes[sh];
+
+		pthread_mutex_lock(&stash->lock);
+		pages += stash->pages;
+		pthread_mutex_unlock(&stash->lock);
+	}
+	return pages;
 }
 
 uint64_t nodes_trim(struct zp_pool *pool)
@@ -403,6 +543,11 @@ uint64_t nodes_trim(struct zp_pool *pool)
 		struct zp_node *node = &pool->nodes[n];
 		uint64_t due;
 
+		/* Moving stashed runs to the cache changes what validation
+		 * compares, as a dying zspage does. */
+		transition_begin(pool);
+		node_unstash(pool, node);
+		transition_end(pool);
 		pthread_mutex_lock(&node->lock);
 		due = node_due(pool, node, true);
 		pthread_mutex_unlock(&node->lock);
@@ -439,6 +584,8 @@ static int node_fill_cache(struct zp_pool *pool, struct zp_node *node)
 	}
 	node->cache_low = node->cached_pages;
 	node->interval_start = zp_now_ms();
+	atomic_store(&node->next_check,
+		     node->interval_start + pool->cfg.release_delay_ms);
 	pthread_mutex_unlock(&node->lock);
 	return ret;
 }
@@ -475,8 +622,17 @@ int nodes_init(struct zp_pool *pool)
 	for (int n = 0; n < pool->nr_nodes; n++) {
 		struct zp_node *node = &pool->nodes[n];
 
-		pthread_mutex_init(&node->lock, NULL);
+		zp_mutex_init(&node->lock);
 		node->id = n;
+		node->stashes = prim_meta_alloc(pool->nr_shards *
+						sizeof(struct zp_stash));
+		if (!node->stashes) {
+			pool->nr_nodes_ready = n;
+			nodes_destroy(pool);
+			return -ENOMEM;
+		}
+		for (unsigned int sh = 0; sh < pool->nr_shards; sh++)
+			zp_mutex_init(&node->stashes[sh].lock);
 		zp_list_init(&node->chunks);
 		node_order_fallback(pool, node);
 		ret = table_init(&node->chunk_table, chunk_header_size(pool), 0);
@@ -518,6 +674,10 @@ void nodes_destroy(struct zp_pool *pool)
 		if (resident)
 			pool->ops->uncharge(pool->ctx, n, resident);
 		table_destroy(&node->chunk_table);
+		for (unsigned int sh = 0; sh < pool->nr_shards; sh++)
+			pthread_mutex_destroy(&node->stashes[sh].lock);
+		prim_meta_free(node->stashes,
+			       pool->nr_shards * sizeof(struct zp_stash));
 		pthread_mutex_destroy(&node->lock);
 	}
 	prim_meta_free(pool->nodes, pool->nr_nodes * sizeof(struct zp_node));

@@ -64,6 +64,12 @@ static int numa_current_node(void *ctx)
 	return topo.cpu_node[cpu];
 }
 
+static int numa_current_cpu(void *ctx)
+{
+	(void)ctx;
+	return sched_getcpu();
+}
+
 static int numa_node_distance(void *ctx, int a, int b)
 {
 	int d;
@@ -108,6 +114,7 @@ const struct zp_node_ops zp_node_numa_ops = {
 	.name = "numa",
 	.nr_nodes = numa_nr_nodes,
 	.current_node = numa_current_node,
+	.current_cpu = numa_current_cpu,
 	.distance = numa_node_distance,
 	.charge = numa_charge,
 	.uncharge = numa_uncharge,

@@ -2,11 +2,13 @@
 /*
  * pool.c - pools, and the allocation, free and access paths.
  *
- * malloc: take a handle entry, then a slot in the fullest partly used zspage
- * the NUMA policy allows (choose_zspage), or, when there is none, a new
- * zspage on the node the policy picks (new_zspage). The class lock is dropped
- * while a new zspage's pages are mapped and faulted in, so one class's
- * growth never stalls the others' readers or the other nodes.
+ * malloc: a slot in the fullest partly used zspage the NUMA policy allows,
+ * looked for node by node in the order the policy gives, in the caller's
+ * shard first and then in the others (alloc_on_node); when there is none, a
+ * new zspage in the caller's shard on the node the policy picks
+ * (alloc_new_zspage). No class lock is held while a new zspage's pages are
+ * mapped and faulted in, so one class's growth never stalls its readers or
+ * the other nodes.
  *
  * read/write: the handle names the class; under the class's migrate lock
  * (shared) the handle entry, and with it the object's place, cannot change.
@@ -18,6 +20,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "track.h"
@@ -71,6 +74,8 @@ static int config_check(const struct zp_pool_config *cfg)
 	if (cfg->chunk_bytes == 0 || cfg->chunk_bytes % zspage_max != 0 ||
 	    cfg->chunk_bytes > (1ul << 30))
 		return -EINVAL;
+	if (cfg->shards > ZP_MAX_SHARDS)
+		return -EINVAL;
 	return 0;
 }
 
@@ -104,6 +109,13 @@ int zp_pool_create(const struct zp_pool_config *cfg, struct zp_pool **out)
 		ret = -EINVAL;
 		goto err_free;
 	}
+	pool->nr_shards = cfg->shards;
+	if (!pool->nr_shards) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+		pool->nr_shards = cpus < 1 ? 1 :
+				  (unsigned int)ZP_MIN(cpus, (long)ZP_MAX_SHARDS);
+	}
 	pthread_mutex_init(&pool->compact_lock, NULL);
 
 	ret = classes_init(pool);
@@ -135,36 +147,87 @@ void zp_pool_destroy(struct zp_pool *pool)
 	prim_meta_free(pool, sizeof(*pool));
 }
 
-static struct zp_class *size_to_class(struct zp_pool *pool, size_t size)
+/* Index of the distinct class that serves size. */
+static unsigned int size_to_class_id(struct zp_pool *pool, size_t size)
 {
 	unsigned int idx = 0;
 
 	if (size > ZP_MIN_ALLOC)
 		idx = (unsigned int)((size - ZP_MIN_ALLOC + ZP_CLASS_DELTA - 1) /
 				     ZP_CLASS_DELTA);
-	return &pool->classes[pool->size_class[idx]];
+	return pool->size_class[idx];
+}
+
+/* The calling thread's shard: its CPU's. */
+static unsigned int current_shard(struct zp_pool *pool)
+{
+	int cpu;
+
+	if (pool->nr_shards == 1)
+		return 0;
+	cpu = pool->ops->current_cpu(pool->ctx);
+	return cpu < 0 ? 0 : (unsigned int)cpu % pool->nr_shards;
 }
 
 /*
- * The partly used zspage this allocation should fill, or NULL. Fullest first
- * on the preferred node, then (not strict) on the other nodes, nearest first.
- * Caller holds class->lock.
+ * Allocate a slot and a handle in a partly used zspage. Caller holds
+ * class->lock. 0, or -ENOMEM when the handle table is full.
  */
-static struct zp_zspage *choose_zspage(struct zp_pool *pool,
-				       struct zp_class *class, int nid)
+static int obj_alloc(struct zp_class *class, struct zp_zspage *zsp,
+		     size_t size, zp_handle_t *handle)
 {
-	struct zp_node *node = &pool->nodes[nid];
-	struct zp_zspage *zsp;
+	uint32_t hidx, slot;
+	int ret;
 
-	zsp = zspage_fullest(class, nid);
-	if (zsp || pool->cfg.policy == ZP_NUMA_STRICT)
-		return zsp;
-	for (int i = 0; i < node->nr_fallback; i++) {
-		zsp = zspage_fullest(class, node->fallback[i]);
-		if (zsp)
-			return zsp;
+	ret = table_alloc(&class->handles, &hidx);
+	if (ret)
+		return ret;
+	slot = zspage_obj_alloc(class, zsp, hidx);
+	zspage_fix_fullness(class, zsp);
+	*(uint64_t *)table_entry(&class->handles, hidx) =
+		he_encode(zsp->id, slot, (uint32_t)size);
+	class->bytes_requested += size;
+	class->malloc_calls++;
+	track_alloc(zspage_obj(class, zsp, slot), size);
+	zspage_check(class, zsp);
+	*handle = (zp_handle_t)class->id << HANDLE_CLASS_SHIFT | hidx;
+	return 0;
+}
+
+/*
+ * Fill the fullest partly used zspage on node, in the caller's shard or,
+ * failing that, in another shard whose lock is free: a new zspage is made
+ * only when no shard has room on the node. 1 if allocated (*ret set), 0 if
+ * no shard had a partly used zspage there.
+ */
+static int alloc_on_node(struct zp_pool *pool, unsigned int class_id,
+			 unsigned int own, int node, size_t size,
+			 zp_handle_t *handle, int *ret)
+{
+	const uint64_t bit = 1ull << node;
+
+	for (unsigned int i = 0; i < pool->nr_shards; i++) {
+		unsigned int shard = (own + i) % pool->nr_shards;
+		struct zp_class *class = pool_class(pool, class_id, shard);
+		struct zp_zspage *zsp;
+
+		/* A hint read without the lock, checked again under it. */
+		if (!(atomic_load_explicit(&class->partial_nodes,
+					   memory_order_relaxed) & bit))
+			continue;
+		if (i == 0)
+			pthread_mutex_lock(&class->lock);
+		else if (pthread_mutex_trylock(&class->lock) != 0)
+			continue;
+		zsp = zspage_fullest(class, node);
+		if (zsp) {
+			*ret = obj_alloc(class, zsp, size, handle);
+			pthread_mutex_unlock(&class->lock);
+			return 1;
+		}
+		pthread_mutex_unlock(&class->lock);
 	}
-	return NULL;
+	return 0;
 }
 
 /*
@@ -182,7 +245,8 @@ static int new_zspage_pages(struct zp_pool *pool, struct zp_class *class,
 	if (pool->cfg.policy == ZP_NUMA_INTERLEAVE)
 		first = (int)(atomic_fetch_add(&pool->interleave_next, 1) %
 			      (unsigned int)pool->nr_nodes);
-	if (node_alloc_pages(pool, first, npages, first == nid, chunk, base) == 0)
+	if (node_alloc_pages(pool, first, npages, first == nid, class->shard,
+			     chunk, base) == 0)
 		return first;
 	if (pool->cfg.policy == ZP_NUMA_STRICT)
 		return -ENOMEM;
@@ -190,80 +254,77 @@ static int new_zspage_pages(struct zp_pool *pool, struct zp_class *class,
 	for (int i = 0; i < node->nr_fallback; i++) {
 		int n = node->fallback[i];
 
-		if (node_alloc_pages(pool, n, npages, n == nid, chunk, base) == 0)
+		if (node_alloc_pages(pool, n, npages, n == nid, class->shard,
+				     chunk, base) == 0)
 			return n;
 	}
 	return -ENOMEM;
 }
 
+/* A new zspage in the caller's shard, and the object in it. */
+static int alloc_new_zspage(struct zp_pool *pool, struct zp_class *class,
+			    int nid, size_t size, zp_handle_t *handle)
+{
+	struct zp_zspage *zsp;
+	struct zp_chunk *chunk;
+	char *base;
+	int node, ret;
+
+	transition_begin(pool);
+	node = new_zspage_pages(pool, class, nid, &chunk, &base);
+	if (node < 0) {
+		transition_end(pool);
+		return node;
+	}
+	pthread_mutex_lock(&class->lock);
+	ret = zspage_create(class, node, chunk, base, &zsp);
+	if (ret == 0) {
+		zspage_insert(class, zsp);
+		ret = obj_alloc(class, zsp, size, handle);
+		if (ret) {
+			/* No handle for it: the zspage dies empty. */
+			zspage_remove(class, zsp);
+			zspage_destroy(class, zsp);
+		}
+	}
+	pthread_mutex_unlock(&class->lock);
+	if (ret)
+		node_free_pages(pool, chunk, base, class->pages_per_zspage,
+				class->shard);
+	transition_end(pool);
+	return ret;
+}
+
 int zp_pool_malloc(struct zp_pool *pool, size_t size, int nid,
 		   zp_handle_t *handle)
 {
-	struct zp_class *class;
-	struct zp_zspage *zsp;
-	uint32_t hidx, slot;
-	uint64_t *he;
-	int ret;
+	unsigned int class_id, own;
+	struct zp_node *node;
+	int ret = 0;
 
 	if (size == 0 || size > ZP_MAX_ALLOC || nid >= pool->nr_nodes)
 		return -EINVAL;
 	if (nid < 0 || pool->cfg.policy == ZP_NUMA_LOCAL)
 		nid = pool->ops->current_node(pool->ctx);
 	zp_assert(nid >= 0 && nid < pool->nr_nodes);
-	class = size_to_class(pool, size);
+	class_id = size_to_class_id(pool, size);
+	own = current_shard(pool);
 
-	pthread_mutex_lock(&class->lock);
-	ret = table_alloc(&class->handles, &hidx);
+	/* Partly used zspages first: on the preferred node, then (not
+	 * strict) on the others, nearest first. */
+	node = &pool->nodes[nid];
+	if (alloc_on_node(pool, class_id, own, nid, size, handle, &ret))
+		goto out;
+	for (int i = 0; pool->cfg.policy != ZP_NUMA_STRICT && i < node->nr_fallback;
+	     i++)
+		if (alloc_on_node(pool, class_id, own, node->fallback[i], size,
+				  handle, &ret))
+			goto out;
+	ret = alloc_new_zspage(pool, pool_class(pool, class_id, own), nid, size,
+			       handle);
+out:
 	if (ret)
-		goto fail;
-	zsp = choose_zspage(pool, class, nid);
-	if (!zsp) {
-		struct zp_chunk *chunk;
-		char *base;
-		int node;
-
-		/* The handle waits, taken but without an object, while the
-		 * class lock is dropped. */
-		class->handles_waiting++;
-		pthread_mutex_unlock(&class->lock);
-		transition_begin(pool);
-		node = new_zspage_pages(pool, class, nid, &chunk, &base);
-		pthread_mutex_lock(&class->lock);
-		class->handles_waiting--;
-		if (node < 0) {
-			transition_end(pool);
-			ret = node;
-			table_free(&class->handles, hidx);
-			goto fail;
-		}
-		ret = zspage_create(class, node, chunk, base, &zsp);
-		if (ret) {
-			table_free(&class->handles, hidx);
-			pthread_mutex_unlock(&class->lock);
-			node_free_pages(pool, chunk, base, class->pages_per_zspage);
-			transition_end(pool);
-			atomic_fetch_add(&pool->malloc_fail, 1);
-			return ret;
-		}
-		zspage_insert(class, zsp);
-		transition_end(pool);
-	}
-	slot = zspage_obj_alloc(class, zsp, hidx);
-	zspage_fix_fullness(class, zsp);
-	he = table_entry(&class->handles, hidx);
-	*he = he_encode(zsp->id, slot, (uint32_t)size);
-	class->bytes_requested += size;
-	class->malloc_calls++;
-	track_alloc(zspage_obj(class, zsp, slot), size);
-	zspage_check(class, zsp);
-	pthread_mutex_unlock(&class->lock);
-
-	*handle = (zp_handle_t)class->id << HANDLE_CLASS_SHIFT | hidx;
-	return 0;
-
-fail:
-	pthread_mutex_unlock(&class->lock);
-	atomic_fetch_add(&pool->malloc_fail, 1);
+		atomic_fetch_add(&pool->malloc_fail, 1);
 	return ret;
 }
 
@@ -299,7 +360,8 @@ void zp_pool_free(struct zp_pool *pool, zp_handle_t handle)
 	pthread_mutex_unlock(&class->lock);
 
 	if (dead) {
-		node_free_pages(pool, chunk, base, class->pages_per_zspage);
+		node_free_pages(pool, chunk, base, class->pages_per_zspage,
+				class->shard);
 		transition_end(pool);
 	}
 }
@@ -371,7 +433,7 @@ void zp_pool_write(struct zp_pool *pool, zp_handle_t handle, const void *src,
 
 size_t zp_pool_trim(struct zp_pool *pool)
 {
-	for (unsigned int c = 0; c < pool->nr_classes; c++) {
+	for (unsigned int c = 0; c < pool->nr_instances; c++) {
 		struct zp_class *class = &pool->classes[c];
 
 		pthread_mutex_lock(&class->lock);
@@ -395,15 +457,18 @@ size_t zp_pool_node_pages(struct zp_pool *pool, int nid)
 	if (nid < 0 || nid >= pool->nr_nodes)
 		return 0;
 	node = &pool->nodes[nid];
-	pthread_mutex_lock(&node->lock);
-	pages = node->pages;
-	pthread_mutex_unlock(&node->lock);
+	pages = atomic_load(&node->pages);
 	return pages;
 }
 
 int zp_pool_nr_nodes(struct zp_pool *pool)
 {
 	return pool->nr_nodes;
+}
+
+unsigned int zp_pool_nr_shards(struct zp_pool *pool)
+{
+	return pool->nr_shards;
 }
 
 size_t zp_pool_huge_class_size(struct zp_pool *pool)

@@ -61,6 +61,9 @@ enum zp_fullness {
 	ZP_NR_FULLNESS
 };
 
+/* Upper bound on shards: beyond it more shards only cost metadata. */
+#define ZP_MAX_SHARDS 16
+
 /* Upper bound on node ids the pool accepts (libnuma's usual maximum). */
 #define ZP_MAX_NODES 64
 
@@ -111,6 +114,8 @@ struct zp_node_ops {
 	int (*nr_nodes)(void *ctx);
 	/* Node the calling thread runs on now. */
 	int (*current_node)(void *ctx);
+	/* CPU the calling thread runs on now (picks its shard). */
+	int (*current_cpu)(void *ctx);
 	/* Relative distance from node a to node b (10 for a == b, as ACPI SLIT);
 	 * orders the fallback list. */
 	int (*distance)(void *ctx, int a, int b);
@@ -146,6 +151,9 @@ int zp_node_sim_create(int nr_nodes, const size_t *capacity_pages,
 void zp_node_sim_destroy(struct zp_node_sim *sim);
 /** Set the calling thread's simulated current node (default 0). */
 void zp_node_sim_set_current(struct zp_node_sim *sim, int node);
+/** Set the calling thread's simulated CPU (default: the real one); -1 goes
+ * back to the real one. */
+void zp_node_sim_set_cpu(struct zp_node_sim *sim, int cpu);
 /** Change a node's capacity at run time (0 = unlimited). */
 void zp_node_sim_set_capacity(struct zp_node_sim *sim, int node,
 			      size_t capacity_pages);
@@ -175,6 +183,13 @@ struct zp_pool_config {
 	 * unused this long (checked when the node next allocates or frees a
 	 * zspage, or on zp_pool_trim()); 0 returns them at once. Default 1000. */
 	unsigned int release_delay_ms;
+	/* Shards: each size class exists this many times, and a thread
+	 * allocates from its CPU's, so that threads on different CPUs rarely
+	 * share a lock or a cache line. A thread that finds no room in its own
+	 * shard fills another's partly used zspages before it makes a new one,
+	 * so shards cost little density. 1..ZP_MAX_SHARDS; 0 (the default):
+	 * one per online CPU, at most ZP_MAX_SHARDS. */
+	unsigned int shards;
 	/* Node layer; NULL selects zp_node_numa_ops. */
 	const struct zp_node_ops *node_ops;
 	void *node_ctx;
@@ -244,6 +259,8 @@ size_t zp_pool_trim(struct zp_pool *pool);
 size_t zp_pool_total_pages(struct zp_pool *pool);
 size_t zp_pool_node_pages(struct zp_pool *pool, int nid);
 int zp_pool_nr_nodes(struct zp_pool *pool);
+/** Shards the pool was made with (cfg.shards, or the number it chose). */
+unsigned int zp_pool_nr_shards(struct zp_pool *pool);
 
 /** The smallest object size that goes to the huge class (one per page). */
 size_t zp_pool_huge_class_size(struct zp_pool *pool);

@@ -7,12 +7,14 @@
  * pretend. Each node has a capacity in pages; charge() refuses pages beyond
  * it, which is how a full node looks to the pool. bind() records which node a
  * range was placed on and query() answers from that record. The current node
- * is per thread, set with zp_node_sim_set_current().
+ * is per thread, set with zp_node_sim_set_current(); so is the CPU, with
+ * zp_node_sim_set_cpu(), which lets tests choose a thread's shard.
  *
  * lock ordering: sim->lock is innermost (taken under node->lock).
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +35,7 @@ struct zp_node_sim {
 };
 
 static __thread int sim_current;
+static __thread int sim_cpu = -1; /* -1: the real CPU */
 
 int zp_node_sim_create(int nr_nodes, const size_t *capacity_pages,
 		       struct zp_node_sim **out)
@@ -67,6 +70,12 @@ void zp_node_sim_set_current(struct zp_node_sim *sim, int node)
 	sim_current = node;
 }
 
+void zp_node_sim_set_cpu(struct zp_node_sim *sim, int cpu)
+{
+	(void)sim;
+	sim_cpu = cpu < 0 ? -1 : cpu;
+}
+
 void zp_node_sim_set_capacity(struct zp_node_sim *sim, int node,
 			      size_t capacity_pages)
 {
@@ -97,6 +106,12 @@ static int sim_current_node(void *ctx)
 	struct zp_node_sim *sim = ctx;
 
 	return sim_current < sim->nr_nodes ? sim_current : 0;
+}
+
+static int sim_current_cpu(void *ctx)
+{
+	(void)ctx;
+	return sim_cpu >= 0 ? sim_cpu : sched_getcpu();
 }
 
 static int sim_distance(void *ctx, int a, int b)
@@ -184,6 +199,7 @@ const struct zp_node_ops zp_node_sim_ops = {
 	.name = "sim",
 	.nr_nodes = sim_nr_nodes,
 	.current_node = sim_current_node,
+	.current_cpu = sim_current_cpu,
 	.distance = sim_distance,
 	.charge = sim_charge,
 	.uncharge = sim_uncharge,

@@ -27,18 +27,17 @@ const struct zp_stat_desc zp_class_stat_desc[] = {
 	ZP_CLASS_STAT_FIELDS(CLASS_DESC)};
 const size_t zp_class_nr_stat_desc = ZP_ARRAY_SIZE(zp_class_stat_desc);
 
-/* Caller holds class->lock. */
-static void class_fill(const struct zp_pool *pool, const struct zp_class *class,
-		       struct zp_class_stats *st)
+/* Add one shard of a class to its statistics. Caller holds class->lock. */
+static void class_add(const struct zp_pool *pool, const struct zp_class *class,
+		      struct zp_class_stats *st)
 {
-	memset(st, 0, sizeof(*st));
 	st->size = class->size;
 	st->pages_per_zspage = class->pages_per_zspage;
 	st->objs_per_zspage = class->objs_per_zspage;
 	st->huge = class->huge;
 	st->min_size = class->min_size;
 	st->max_size = class->size;
-	st->pages_compacted = class->pages_compacted;
+	st->pages_compacted += class->pages_compacted;
 	for (int n = 0; n < pool->nr_nodes; n++) {
 		const struct zp_class_node *cn = &class->cn[n];
 
@@ -59,7 +58,7 @@ static void class_fill(const struct zp_pool *pool, const struct zp_class *class,
 void zp_pool_stats(struct zp_pool *pool, struct zp_pool_stats *st)
 {
 	memset(st, 0, sizeof(*st));
-	for (unsigned int c = 0; c < pool->nr_classes; c++) {
+	for (unsigned int c = 0; c < pool->nr_instances; c++) {
 		struct zp_class *class = &pool->classes[c];
 		uint64_t used = 0;
 
@@ -89,23 +88,25 @@ void zp_pool_stats(struct zp_pool *pool, struct zp_pool_stats *st)
 		pthread_mutex_lock(&node->lock);
 		st->cached_pages += node->cached_pages;
 		st->pages_released += node->pages_released;
+		st->fallback_zspages += atomic_load(&node->fallback_zspages);
 		st->chunks += node->nr_chunks;
 		st->mapped_bytes += node->nr_chunks * pool->cfg.chunk_bytes;
-		st->fallback_zspages += node->fallback_zspages;
 		st->metadata_bytes += table_resident_bytes(&node->chunk_table);
 		pthread_mutex_unlock(&node->lock);
+		st->cached_pages += node_stashed_pages(pool, node);
 	}
 	st->metadata_bytes +=
 		ZP_ALIGN_UP(sizeof(*pool), (size_t)ZP_PAGE_SIZE) +
-		ZP_ALIGN_UP(pool->nr_classes * sizeof(struct zp_class),
+		ZP_ALIGN_UP(pool->nr_instances * sizeof(struct zp_class),
 			    (size_t)ZP_PAGE_SIZE) +
-		ZP_ALIGN_UP(pool->nr_classes * pool->nr_nodes *
+		ZP_ALIGN_UP(pool->nr_instances * pool->nr_nodes *
 				    sizeof(struct zp_class_node),
 			    (size_t)ZP_PAGE_SIZE) +
 		ZP_ALIGN_UP(pool->nr_nodes * sizeof(struct zp_node),
 			    (size_t)ZP_PAGE_SIZE);
 	st->pages = atomic_load(&pool->pages);
-	st->pages_max = atomic_load(&pool->pages_max);
+	/* The maximum follows the count a moment later. */
+	st->pages_max = ZP_MAX(atomic_load(&pool->pages_max), st->pages);
 	st->malloc_fail = atomic_load(&pool->malloc_fail);
 	pthread_mutex_lock(&pool->compact_lock);
 	st->compact_runs = pool->compact_runs;
@@ -124,10 +125,13 @@ int zp_pool_class_stats(struct zp_pool *pool, unsigned int class_id,
 
 	if (class_id >= pool->nr_classes)
 		return -ENOENT;
-	class = &pool->classes[class_id];
-	pthread_mutex_lock(&class->lock);
-	class_fill(pool, class, st);
-	pthread_mutex_unlock(&class->lock);
+	memset(st, 0, sizeof(*st));
+	for (unsigned int shard = 0; shard < pool->nr_shards; shard++) {
+		class = pool_class(pool, class_id, shard);
+		pthread_mutex_lock(&class->lock);
+		class_add(pool, class, st);
+		pthread_mutex_unlock(&class->lock);
+	}
 	return 0;
 }
 
@@ -140,16 +144,18 @@ int zp_pool_node_stats(struct zp_pool *pool, int nid, struct zp_node_stats *st)
 	node = &pool->nodes[nid];
 	memset(st, 0, sizeof(*st));
 	pthread_mutex_lock(&node->lock);
-	st->pages = node->pages;
-	st->pages_max = node->pages_max;
-	st->zspages = node->zspages;
 	st->cached_pages = node->cached_pages;
 	st->pages_released = node->pages_released;
 	st->chunks = node->nr_chunks;
-	st->preferred_zspages = node->preferred_zspages;
-	st->fallback_zspages = node->fallback_zspages;
 	st->charge_fail = node->charge_fail;
 	pthread_mutex_unlock(&node->lock);
+	st->pages = atomic_load(&node->pages);
+	/* The maximum follows the count a moment later. */
+	st->pages_max = ZP_MAX(atomic_load(&node->pages_max), st->pages);
+	st->zspages = atomic_load(&node->zspages);
+	st->preferred_zspages = atomic_load(&node->preferred_zspages);
+	st->fallback_zspages = atomic_load(&node->fallback_zspages);
+	st->cached_pages += node_stashed_pages(pool, node);
 	return 0;
 }
 
@@ -197,7 +203,7 @@ int zp_pool_node_resident(struct zp_pool *pool, uint64_t *resident,
 	w->resident = resident;
 	memset(resident, 0, pool->nr_nodes * sizeof(*resident));
 	/* Walk the zspages class by class: they are what the pool holds. */
-	for (unsigned int c = 0; c < pool->nr_classes; c++) {
+	for (unsigned int c = 0; c < pool->nr_instances; c++) {
 		struct zp_class *class = &pool->classes[c];
 
 		pthread_mutex_lock(&class->lock);
@@ -230,7 +236,7 @@ int zp_pool_node_resident(struct zp_pool *pool, uint64_t *resident,
 
 void zp_pool_reset_counters(struct zp_pool *pool)
 {
-	for (unsigned int c = 0; c < pool->nr_classes; c++) {
+	for (unsigned int c = 0; c < pool->nr_instances; c++) {
 		struct zp_class *class = &pool->classes[c];
 
 		pthread_mutex_lock(&class->lock);
@@ -246,9 +252,9 @@ void zp_pool_reset_counters(struct zp_pool *pool)
 		struct zp_node *node = &pool->nodes[n];
 
 		pthread_mutex_lock(&node->lock);
-		node->pages_max = node->pages;
-		node->preferred_zspages = 0;
-		node->fallback_zspages = 0;
+		atomic_store(&node->pages_max, atomic_load(&node->pages));
+		atomic_store(&node->preferred_zspages, 0);
+		atomic_store(&node->fallback_zspages, 0);
 		node->charge_fail = 0;
 		node->pages_released = 0;
 		pthread_mutex_unlock(&node->lock);
@@ -266,7 +272,7 @@ int zp_pool_for_each_mapping(struct zp_pool *pool,
 {
 	int ret = nodes_for_each_mapping(pool, fn, arg);
 
-	for (unsigned int c = 0; !ret && c < pool->nr_classes; c++) {
+	for (unsigned int c = 0; !ret && c < pool->nr_instances; c++) {
 		struct zp_class *class = &pool->classes[c];
 
 		pthread_mutex_lock(&class->lock);

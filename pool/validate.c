@@ -94,14 +94,14 @@ static void validate_class(struct zp_pool *pool, struct zp_class *class,
 		pages_by_node[n] += zspages * class->pages_per_zspage;
 		objs_total += objs;
 	}
-	check(class->handles.in_use == objs_total + class->handles_waiting,
-	      "class %u: %llu handles for %llu objects and %llu waiting",
-	      class->size, (unsigned long long)class->handles.in_use,
-	      (unsigned long long)objs_total,
-	      (unsigned long long)class->handles_waiting);
+	check(class->handles.in_use == objs_total,
+	      "class %u: %llu handles for %llu objects", class->size,
+	      (unsigned long long)class->handles.in_use,
+	      (unsigned long long)objs_total);
 }
 
-static void validate_node(struct zp_pool *pool, struct zp_node *node)
+/* Returns the pages marked used in the node's chunks. */
+static uint64_t validate_node(struct zp_node *node)
 {
 	uint64_t used = 0, cached = 0, chunks = 0;
 	struct zp_list *pos;
@@ -129,15 +129,12 @@ static void validate_node(struct zp_pool *pool, struct zp_node *node)
 		cached += k;
 		chunks++;
 	}
-	check(used == node->pages + node->releasing &&
-		      cached == node->cached_pages &&
-		      chunks == node->nr_chunks,
-	      "node %d: %llu pages %llu cached %llu chunks, counted %llu %llu %llu",
-	      node->id, (unsigned long long)used, (unsigned long long)cached,
-	      (unsigned long long)chunks, (unsigned long long)node->pages,
+	check(cached == node->cached_pages && chunks == node->nr_chunks,
+	      "node %d: %llu cached %llu chunks, counted %llu %llu", node->id,
+	      (unsigned long long)cached, (unsigned long long)chunks,
 	      (unsigned long long)node->cached_pages,
 	      (unsigned long long)node->nr_chunks);
-	(void)pool;
+	return used;
 }
 
 void zp_pool_validate(struct zp_pool *pool)
@@ -148,7 +145,7 @@ void zp_pool_validate(struct zp_pool *pool)
 
 	check(pages_by_node != NULL, "no memory to validate");
 	/* One lock at a time, so that validation can run beside other users. */
-	for (unsigned int c = 0; c < pool->nr_classes; c++) {
+	for (unsigned int c = 0; c < pool->nr_instances; c++) {
 		struct zp_class *class = &pool->classes[c];
 
 		pthread_mutex_lock(&class->lock);
@@ -158,15 +155,27 @@ void zp_pool_validate(struct zp_pool *pool)
 	for (int n = 0; n < pool->nr_nodes; n++) {
 		struct zp_node *node = &pool->nodes[n];
 
+		uint64_t used, pages, stashed;
+
 		pthread_mutex_lock(&node->lock);
-		validate_node(pool, node);
-		/* The zspages' pages and the node's count can only be compared
+		used = validate_node(node);
+		stashed = node_stashed_pages(pool, node);
+		pages = atomic_load(&node->pages);
+		/* Zspages, the node's count and its bitmaps can only be compared
 		 * when no zspage was in transition during the walk. */
-		if (settled && atomic_load(&pool->transitions) == begun)
-			check(pages_by_node[n] == node->pages,
+		if (settled && atomic_load(&pool->transitions) == begun) {
+			check(pages_by_node[n] == pages,
 			      "node %d: zspages hold %llu pages, node counts %llu",
 			      n, (unsigned long long)pages_by_node[n],
-			      (unsigned long long)node->pages);
+			      (unsigned long long)pages);
+			check(used == pages + node->releasing + stashed,
+			      "node %d: %llu pages used in chunks for %llu in "
+			      "zspages, %llu being released, %llu stashed",
+			      n, (unsigned long long)used,
+			      (unsigned long long)pages,
+			      (unsigned long long)node->releasing,
+			      (unsigned long long)stashed);
+		}
 		pthread_mutex_unlock(&node->lock);
 	}
 	free(pages_by_node);

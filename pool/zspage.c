@@ -65,6 +65,20 @@ void zspage_destroy(struct zp_class *class, struct zp_zspage *zsp)
 	table_free(&class->zspages, zsp->id);
 }
 
+/* Keep class->partial_nodes in step with the node's partly used lists. */
+static void publish_partial(struct zp_class *class, int node)
+{
+	uint64_t mask = atomic_load_explicit(&class->partial_nodes,
+					     memory_order_relaxed);
+	uint64_t bit = 1ull << node;
+	uint64_t want = class->cn[node].nonempty & PARTIAL_GROUPS_MASK ?
+				mask | bit : mask & ~bit;
+
+	if (want != mask)
+		atomic_store_explicit(&class->partial_nodes, want,
+				      memory_order_relaxed);
+}
+
 void zspage_insert(struct zp_class *class, struct zp_zspage *zsp)
 {
 	struct zp_class_node *cn = &class->cn[zsp->node];
@@ -74,6 +88,7 @@ void zspage_insert(struct zp_class *class, struct zp_zspage *zsp)
 	zsp->group = (uint8_t)g;
 	zp_list_add(&cn->lists[g], &zsp->link);
 	cn->nonempty |= 1u << g;
+	publish_partial(class, zsp->node);
 }
 
 void zspage_remove(struct zp_class *class, struct zp_zspage *zsp)
@@ -82,8 +97,10 @@ void zspage_remove(struct zp_class *class, struct zp_zspage *zsp)
 	unsigned int g = zsp->group;
 
 	zp_list_del(&zsp->link);
-	if (zp_list_empty(&cn->lists[g]))
+	if (zp_list_empty(&cn->lists[g])) {
 		cn->nonempty &= ~(1u << g);
+		publish_partial(class, zsp->node);
+	}
 }
 
 void zspage_fix_fullness(struct zp_class *class, struct zp_zspage *zsp)

@@ -92,6 +92,9 @@ static void fx_config(struct fixture *f, struct zp_pool_config *cfg)
 	/* An idle node's cache holds exactly cache_pages (test-numa covers the
 	 * delayed release). */
 	cfg->release_delay_ms = 0;
+	/* One shard, so that which zspage an allocation fills does not depend
+	 * on the CPU the test runs on (test-numa covers shards). */
+	cfg->shards = 1;
 	if (f->sim) {
 		cfg->node_ops = &zp_node_sim_ops;
 		cfg->node_ctx = f->sim;
@@ -431,6 +434,7 @@ static void test_config(void **state)
 	assert_int_equal(cfg.chunk_bytes, 4u << 20);
 	assert_int_equal(cfg.cache_pages, 256);
 	assert_int_equal(cfg.release_delay_ms, 1000);
+	assert_int_equal(cfg.shards, 0);
 	assert_null(cfg.node_ops);
 	assert_null(cfg.node_ctx);
 

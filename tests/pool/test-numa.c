@@ -85,6 +85,9 @@ static void fx_config(struct fixture *f, struct zp_pool_config *cfg,
 	/* The cache holds exactly cache_pages when idle; test_cache_delay
 	 * covers the delayed release. */
 	cfg->release_delay_ms = 0;
+	/* One shard: placement follows the policy alone; test_shards covers
+	 * several. */
+	cfg->shards = 1;
 	cfg->node_ops = &zp_node_sim_ops;
 	cfg->node_ctx = f->sim;
 }
@@ -1116,6 +1119,86 @@ static void test_cache(void **state)
 }
 
 /*
+ * Shards: a thread allocates in its CPU's shard, fills another shard's
+ * partly used zspages before it makes a new zspage, and frees into whichever
+ * shard holds the object; compaction works within a shard.
+ */
+#define SHARD_OBJS 40
+
+static void test_shards(void **state)
+{
+	struct fixture *f = *state;
+	struct zp_pool_config cfg;
+	struct zp_class_stats cs;
+	struct obj *objs = fx_calloc(f, 4 * SHARD_OBJS, sizeof(*objs));
+	unsigned int per;
+	uint64_t created;
+	size_t n = 0;
+
+	assert_int_equal(zp_node_sim_create(2, NULL, &f->sim), 0);
+	fx_config(f, &cfg, ZP_NUMA_PREFERRED, 0);
+	cfg.shards = ZP_MAX_SHARDS + 1;
+	assert_int_equal(zp_pool_create(&cfg, &f->pool), -EINVAL);
+	cfg.shards = 0;
+	assert_int_equal(zp_pool_create(&cfg, &f->pool), 0);
+	assert_in_range(zp_pool_nr_shards(f->pool), 1, ZP_MAX_SHARDS);
+	zp_pool_destroy(f->pool);
+	cfg.shards = 2;
+	assert_int_equal(zp_pool_create(&cfg, &f->pool), 0);
+	assert_int_equal(zp_pool_nr_shards(f->pool), 2);
+
+	/* CPU 0 starts a zspage of the 1000-byte class and leaves room. */
+	class_of(f->pool, 1000, &cs);
+	per = (unsigned int)cs.objs_per_zspage;
+	assert_true(per >= 3);
+	zp_node_sim_set_cpu(f->sim, 0);
+	obj_new(f->pool, &objs[n++], 1000, 0);
+	created = zspages_created(f->pool);
+	assert_int_equal(created, 1);
+
+	/* CPU 1 has nothing of its own: it fills CPU 0's zspage first. */
+	zp_node_sim_set_cpu(f->sim, 1);
+	for (unsigned int i = 1; i < per; i++)
+		obj_new(f->pool, &objs[n++], 1000, 0);
+	assert_int_equal(zspages_created(f->pool), 1);
+	/* Then it makes one of its own. */
+	obj_new(f->pool, &objs[n++], 1000, 0);
+	assert_int_equal(zspages_created(f->pool), 2);
+	/* CPU 0 now fills CPU 1's zspage rather than make a third. */
+	zp_node_sim_set_cpu(f->sim, 0);
+	obj_new(f->pool, &objs[n++], 1000, 0);
+	assert_int_equal(zspages_created(f->pool), 2);
+	class_of(f->pool, 1000, &cs);
+	assert_int_equal(cs.objs_used, n);
+	assert_int_equal(cs.zspages, 2);
+	zp_pool_validate(f->pool);
+
+	/* Many objects from both CPUs, freed from the other one. */
+	for (size_t i = n; i < 4 * SHARD_OBJS; i++) {
+		zp_node_sim_set_cpu(f->sim, (int)(i % 2));
+		obj_new(f->pool, &objs[i], 200 + 37 * i % 3000, (int)(i / 3 % 2));
+	}
+	n = 4 * SHARD_OBJS;
+	for (size_t i = 0; i < n; i += 3) {
+		zp_node_sim_set_cpu(f->sim, (int)((i + 1) % 2));
+		obj_del(f->pool, &objs[i]);
+	}
+	zp_pool_validate(f->pool);
+	zp_pool_compact(f->pool, -1);
+	zp_pool_validate(f->pool);
+	check_all(f->pool, objs, n);
+	for (size_t i = 0; i < n; i++)
+		if (objs[i].live)
+			assert_int_equal(zp_pool_obj_node(f->pool, objs[i].h),
+					 objs[i].node);
+	check_nodes_cache(f->pool, f->sim, 0);
+	free_all(f->pool, objs, n);
+	assert_int_equal(zp_pool_total_pages(f->pool), 0);
+	zp_node_sim_set_cpu(f->sim, -1);
+	drop_pool(f);
+}
+
+/*
  * Delayed release: free pages above the floor stay charged to their node
  * while the pool may reuse them, and go back once they have gone unused for
  * a whole delay (or at once on zp_pool_trim).
@@ -1163,9 +1246,10 @@ static void test_cache_delay(void **state)
 	zp_pool_validate(f->pool);
 
 	/* The fill drew the cache below its floor in the first interval, so
-	 * nothing is due at the first check; after a second quiet interval
-	 * all but the floor goes, at the next zspage the node hands out. */
-	for (int round = 0; round < 2; round++) {
+	 * nothing is due at the first check, where the shards' stashes also
+	 * join the cache; after two more quiet intervals all but the floor
+	 * has gone, at the zspages the node hands out. */
+	for (int round = 0; round < 3; round++) {
 		sleep_ms(DELAY_MS + 20);
 		obj_new(f->pool, &one, 3000, 0);
 		obj_del(f->pool, &one);
@@ -1268,6 +1352,7 @@ int main(void)
 		TEST(test_compact_strict),
 		TEST(test_cache),
 		TEST(test_cache_delay),
+		TEST(test_shards),
 		TEST(test_node_stats),
 	};
 

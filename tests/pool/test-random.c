@@ -55,6 +55,11 @@
 #define DEFAULT_STEPS 200000ull
 
 #define NR_NODES 2
+/* Shards, and how often (in steps) the simulated thread moves to another
+ * CPU, and so to another shard: objects then live in both shards and
+ * allocation crosses between them. */
+#define NR_SHARDS 2
+#define CPU_SWITCH_EVERY 97
 /* Small, so that the node caches run dry and the fallback paths are taken
  * often; the pool's default of 256 would hide them in a test this size. */
 #define CACHE_PAGES 4
@@ -535,8 +540,8 @@ static void check_stats(struct run *r)
 }
 
 /* After a full compaction no node keeps more than one partly used zspage of
- * a class (zsmalloc stops short of that by less than one zspage); one more
- * per class is allowed for slack. */
+ * a class per shard (zsmalloc stops short of that by less than one zspage):
+ * compaction cannot move objects between shards, whose handles differ. */
 static void check_compacted(struct run *r)
 {
 	struct zp_class_stats cs;
@@ -547,7 +552,7 @@ static void check_compacted(struct run *r)
 		check_eq(zp_pool_class_stats(r->pool, c, &cs), 0);
 		need = (cs.objs_used + cs.objs_per_zspage - 1) /
 		       cs.objs_per_zspage;
-		check(cs.zspages <= need + NR_NODES,
+		check(cs.zspages <= need + NR_NODES * NR_SHARDS,
 		      "after compaction class %u (%" PRIu64 " B, %" PRIu64
 		      " objects per zspage) keeps %" PRIu64
 		      " zspages for %" PRIu64 " objects",
@@ -815,8 +820,11 @@ static void run_policy(struct run *r, enum zp_numa_policy policy)
 	cfg.cache_pages = CACHE_PAGES;
 	cfg.node_ops = &zp_node_sim_ops;
 	cfg.node_ctx = r->sim;
+	cfg.shards = NR_SHARDS;
+	zp_node_sim_set_cpu(r->sim, 0);
 	check_eq(zp_pool_create(&cfg, &r->pool), 0);
 	check_eq(zp_pool_nr_nodes(r->pool), NR_NODES);
+	check_eq(zp_pool_nr_shards(r->pool), NR_SHARDS);
 	learn_classes(r);
 	set_current(r, 0);
 
@@ -832,6 +840,8 @@ static void run_policy(struct run *r, enum zp_numa_policy policy)
 		}
 		if (step && step % NODE_SWITCH_EVERY == 0)
 			set_current(r, (int)below(&r->rng, NR_NODES));
+		if (step && step % CPU_SWITCH_EVERY == 0)
+			zp_node_sim_set_cpu(r->sim, (int)below(&r->rng, NR_SHARDS));
 		if (step && step % COMPACT_EVERY == 0) {
 			uint64_t k = step / COMPACT_EVERY;
 
@@ -904,6 +914,7 @@ static void run_policy(struct run *r, enum zp_numa_policy policy)
 		check(zp_node_sim_charged(r->sim, n) == 0,
 		      "node %d still has %zu pages charged after destroy", n,
 		      zp_node_sim_charged(r->sim, n));
+	zp_node_sim_set_cpu(r->sim, -1);
 	zp_node_sim_destroy(r->sim);
 	r->sim = NULL;
 	ctx.passed = true;
