@@ -101,14 +101,14 @@ static unsigned int compact_one(struct zp_pool *pool, struct zp_class *class,
 	}
 	chunk = src->chunk;
 	base = src->base;
-	transition_begin(pool);
+	transition_begin(pool, class->shard);
 	zspage_destroy(class, src);
 	class->pages_compacted += class->pages_per_zspage;
 	pthread_mutex_unlock(&class->lock);
 	pthread_rwlock_unlock(&class->migrate);
 
 	node_free_pages(pool, chunk, base, class->pages_per_zspage, class->shard);
-	transition_end(pool);
+	transition_end(pool, class->shard);
 	return class->pages_per_zspage;
 }
 

@@ -5,7 +5,8 @@
  *
  * The objects and their handles:
  *
- *   handle (64 bits)  = class id << 32 | handle index (1-based, in that class)
+ *   handle (64 bits)  = class instance << 32 | handle index (1-based, in it)
+ *                       (an instance is one shard of a size class)
  *   handle entry      = the class's handle table slot for that index:
  *                       zspage id | slot | size - 1 | allocated tag
  *   zspage descriptor = the class's zspage table slot for that id: where the
@@ -21,9 +22,13 @@
  *   pool->compact_lock      (one compaction at a time)
  *     class->migrate        (rwlock: readers pin objects, compaction writes)
  *       class->lock         (zspages, fullness lists, tables, counters)
- *         node->lock        (chunks, page bitmaps, node counters)
- *           sim->lock       (simulated topology, inside the node layer)
- * A thread holds at most one class's locks at a time.
+ * and, with no class lock held:
+ *   stash->lock             (a shard's stash of zspage pages; alone)
+ *   node->lock              (chunks, page bitmaps, the node's cache)
+ *     stash->lock           (validation only)
+ *     sim->lock             (simulated topology, inside the node layer)
+ * A thread holds at most one class lock at a time; malloc takes another
+ * shard's only with trylock, after dropping its own.
  */
 #ifndef ZP_POOL_INTERNAL_H
 #define ZP_POOL_INTERNAL_H
@@ -182,9 +187,10 @@ struct zp_class {
 	uint16_t class_id;         /* distinct size class */
 	uint16_t shard;
 
-	/* Bit n: the class has a partly used zspage on node n. Written under
-	 * lock, read without it as a hint by mallocs of other shards. */
-	atomic_uint_fast64_t partial_nodes;
+	/* Bit n: the class's zspages on node n have a zspage's worth of free
+	 * slots or more (compaction would free one). Written under lock, read
+	 * without it as a hint by mallocs of other shards. */
+	atomic_uint_fast64_t roomy_nodes;
 
 	/* protected by lock */
 	struct zp_table handles;   /* 8-byte handle entries */
@@ -347,6 +353,10 @@ struct zp_stash {
 	uint32_t nr[ZP_MAX_ZSPAGE_PAGES + 1];       /* protected by lock */
 	struct zp_stashed runs[ZP_MAX_ZSPAGE_PAGES + 1][ZP_STASH_RUNS];
 	uint64_t pages;                             /* protected by lock */
+	/* New zspages this shard placed on the node (for it or as fallback);
+	 * atomic only so that statistics may read them. */
+	atomic_uint_fast64_t preferred_zspages;
+	atomic_uint_fast64_t fallback_zspages;
 } zp_cacheline_aligned;
 
 struct zp_node {
@@ -368,9 +378,6 @@ struct zp_node {
 	/* Counted on both paths, so atomic. */
 	atomic_uint_fast64_t pages; /* in zspages */
 	atomic_uint_fast64_t pages_max;
-	atomic_uint_fast64_t zspages;
-	atomic_uint_fast64_t preferred_zspages;
-	atomic_uint_fast64_t fallback_zspages;
 	atomic_uint_fast64_t next_check; /* ms: when cached pages may be due */
 } zp_cacheline_aligned;
 
@@ -398,6 +405,17 @@ int nodes_for_each_mapping(struct zp_pool *pool,
 /* pool.c                                                                   */
 /* ------------------------------------------------------------------------ */
 
+/*
+ * A zspage is "in transition" between taking its pages and appearing in its
+ * class, and between leaving its class and returning its pages; validation
+ * compares class and node page counts only when none is. Counted per shard,
+ * so that shards share no cache line on this path.
+ */
+struct zp_shard {
+	atomic_uint_fast64_t transitions;   /* begun so far */
+	atomic_uint_fast64_t in_transition; /* begun and not ended */
+} zp_cacheline_aligned;
+
 struct zp_pool {
 	struct zp_pool_config cfg;
 	const struct zp_node_ops *ops;
@@ -424,11 +442,7 @@ struct zp_pool {
 	atomic_uint interleave_next;
 	atomic_uint_fast64_t pages;         /* pages in zspages */
 	atomic_uint_fast64_t pages_max;
-	/* A zspage is "in transition" between taking its pages and appearing in
-	 * its class, and between leaving its class and returning its pages;
-	 * validation compares class and node page counts only when none is. */
-	atomic_uint_fast64_t transitions;   /* begun so far */
-	atomic_uint_fast64_t in_transition; /* begun and not ended */
+	struct zp_shard *shards;            /* nr_shards */
 	atomic_uint_fast64_t malloc_fail;
 
 	pthread_mutex_t compact_lock;
@@ -440,15 +454,15 @@ void pool_account_pages(struct zp_pool *pool, int64_t npages);
 
 /* In this order: whoever sees the new transitions count also sees the
  * transition in progress. */
-static inline void transition_begin(struct zp_pool *pool)
+static inline void transition_begin(struct zp_pool *pool, unsigned int shard)
 {
-	atomic_fetch_add(&pool->in_transition, 1);
-	atomic_fetch_add(&pool->transitions, 1);
+	atomic_fetch_add(&pool->shards[shard].in_transition, 1);
+	atomic_fetch_add(&pool->shards[shard].transitions, 1);
 }
 
-static inline void transition_end(struct zp_pool *pool)
+static inline void transition_end(struct zp_pool *pool, unsigned int shard)
 {
-	atomic_fetch_sub(&pool->in_transition, 1);
+	atomic_fetch_sub(&pool->shards[shard].in_transition, 1);
 }
 
 static inline struct zp_class *handle_to_class(struct zp_pool *pool,

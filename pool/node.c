@@ -27,7 +27,7 @@
  * marked used in the bitmaps and count as cached; zp_pool_trim() empties
  * the stashes.
  *
- * lock ordering: node->lock is taken under class->lock or alone; the node
+ * lock ordering: node->lock is taken with no class lock held; the node
  * layer's own locks nest inside it. A stash lock is taken alone, or inside
  * node->lock by validation.
  */
@@ -318,7 +318,6 @@ static void node_account(struct zp_pool *pool, struct zp_node *node,
 		       (uint64_t)npages;
 	uint64_t max = atomic_load(&node->pages_max);
 
-	atomic_fetch_add(&node->zspages, npages > 0 ? 1 : (uint64_t)-1);
 	while (npages > 0 && now > max &&
 	       !atomic_compare_exchange_weak(&node->pages_max, &max, now))
 		;
@@ -467,8 +466,9 @@ int node_alloc_pages(struct zp_pool *pool, int nid, unsigned int npages,
 	}
 	if (ret)
 		return ret;
-	atomic_fetch_add(preferred ? &node->preferred_zspages :
-				     &node->fallback_zspages, 1);
+	atomic_fetch_add_explicit(preferred ? &stash->preferred_zspages :
+					      &stash->fallback_zspages,
+				  1, memory_order_relaxed);
 	node_account(pool, node, npages);
 	return 0;
 }
@@ -545,9 +545,9 @@ uint64_t nodes_trim(struct zp_pool *pool)
 
 		/* Moving stashed runs to the cache changes what validation
 		 * compares, as a dying zspage does. */
-		transition_begin(pool);
+		transition_begin(pool, 0);
 		node_unstash(pool, node);
-		transition_end(pool);
+		transition_end(pool, 0);
 		pthread_mutex_lock(&node->lock);
 		due = node_due(pool, node, true);
 		pthread_mutex_unlock(&node->lock);

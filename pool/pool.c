@@ -4,9 +4,9 @@
  *
  * malloc: a slot in the fullest partly used zspage the NUMA policy allows,
  * looked for node by node in the order the policy gives, in the caller's
- * shard first and then in the others (alloc_on_node); when there is none, a
- * new zspage in the caller's shard on the node the policy picks
- * (alloc_new_zspage). No class lock is held while a new zspage's pages are
+ * shard first and then in shards with a zspage's worth of room
+ * (alloc_on_node); when there is none, a new zspage in the caller's shard on
+ * the node the policy picks (alloc_new_zspage). No class lock is held while a new zspage's pages are
  * mapped and faulted in, so one class's growth never stalls its readers or
  * the other nodes.
  *
@@ -14,9 +14,9 @@
  * (shared) the handle entry, and with it the object's place, cannot change.
  * Compaction takes that lock exclusively while it moves objects.
  *
- * lock ordering: see internal.h. malloc and free take class->lock, then
- * node->lock inside node_alloc_pages/node_free_pages (free calls it after
- * dropping class->lock).
+ * lock ordering: see internal.h. malloc holds one class lock at a time and
+ * none while it takes pages from a node; free and compaction return pages
+ * after dropping the class lock.
  */
 #include <errno.h>
 #include <string.h>
@@ -118,9 +118,13 @@ int zp_pool_create(const struct zp_pool_config *cfg, struct zp_pool **out)
 	}
 	pthread_mutex_init(&pool->compact_lock, NULL);
 
+	ret = -ENOMEM;
+	pool->shards = prim_meta_alloc(pool->nr_shards * sizeof(struct zp_shard));
+	if (!pool->shards)
+		goto err_lock;
 	ret = classes_init(pool);
 	if (ret)
-		goto err_lock;
+		goto err_shards;
 	ret = nodes_init(pool);
 	if (ret)
 		goto err_classes;
@@ -129,6 +133,8 @@ int zp_pool_create(const struct zp_pool_config *cfg, struct zp_pool **out)
 
 err_classes:
 	classes_destroy(pool);
+err_shards:
+	prim_meta_free(pool->shards, pool->nr_shards * sizeof(struct zp_shard));
 err_lock:
 	pthread_mutex_destroy(&pool->compact_lock);
 err_free:
@@ -143,6 +149,7 @@ void zp_pool_destroy(struct zp_pool *pool)
 	/* Chunks go with their nodes; the tables with their classes. */
 	nodes_destroy(pool);
 	classes_destroy(pool);
+	prim_meta_free(pool->shards, pool->nr_shards * sizeof(struct zp_shard));
 	pthread_mutex_destroy(&pool->compact_lock);
 	prim_meta_free(pool, sizeof(*pool));
 }
@@ -195,10 +202,14 @@ static int obj_alloc(struct zp_class *class, struct zp_zspage *zsp,
 }
 
 /*
- * Fill the fullest partly used zspage on node, in the caller's shard or,
- * failing that, in another shard whose lock is free: a new zspage is made
- * only when no shard has room on the node. 1 if allocated (*ret set), 0 if
- * no shard had a partly used zspage there.
+ * Fill the fullest partly used zspage on node in the caller's shard or,
+ * failing that, in another shard that holds a zspage's worth of free slots
+ * there and whose lock is free. A shard with only a few holes keeps them for
+ * its own CPU: taking them would send that CPU's frees and this one's
+ * through each other's locks, for less than a zspage of density. So no
+ * shard makes a new zspage while another has a whole one to spare, and a
+ * class wastes at most about one zspage per shard and node more than with
+ * one shard. 1 if allocated (*ret set), 0 if there was no room.
  */
 static int alloc_on_node(struct zp_pool *pool, unsigned int class_id,
 			 unsigned int own, int node, size_t size,
@@ -211,14 +222,16 @@ static int alloc_on_node(struct zp_pool *pool, unsigned int class_id,
 		struct zp_class *class = pool_class(pool, class_id, shard);
 		struct zp_zspage *zsp;
 
-		/* A hint read without the lock, checked again under it. */
-		if (!(atomic_load_explicit(&class->partial_nodes,
-					   memory_order_relaxed) & bit))
-			continue;
-		if (i == 0)
+		if (i == 0) {
 			pthread_mutex_lock(&class->lock);
-		else if (pthread_mutex_trylock(&class->lock) != 0)
-			continue;
+		} else {
+			/* A hint read without the lock; the lists decide. */
+			if (!(atomic_load_explicit(&class->roomy_nodes,
+						   memory_order_relaxed) & bit))
+				continue;
+			if (pthread_mutex_trylock(&class->lock) != 0)
+				continue;
+		}
 		zsp = zspage_fullest(class, node);
 		if (zsp) {
 			*ret = obj_alloc(class, zsp, size, handle);
@@ -270,10 +283,10 @@ static int alloc_new_zspage(struct zp_pool *pool, struct zp_class *class,
 	char *base;
 	int node, ret;
 
-	transition_begin(pool);
+	transition_begin(pool, class->shard);
 	node = new_zspage_pages(pool, class, nid, &chunk, &base);
 	if (node < 0) {
-		transition_end(pool);
+		transition_end(pool, class->shard);
 		return node;
 	}
 	pthread_mutex_lock(&class->lock);
@@ -291,7 +304,7 @@ static int alloc_new_zspage(struct zp_pool *pool, struct zp_class *class,
 	if (ret)
 		node_free_pages(pool, chunk, base, class->pages_per_zspage,
 				class->shard);
-	transition_end(pool);
+	transition_end(pool, class->shard);
 	return ret;
 }
 
@@ -347,7 +360,7 @@ void zp_pool_free(struct zp_pool *pool, zp_handle_t handle)
 	class->bytes_requested -= he_size(he);
 	class->free_calls++;
 	if (zsp->inuse == 0) {
-		transition_begin(pool);
+		transition_begin(pool, class->shard);
 		zspage_remove(class, zsp);
 		chunk = zsp->chunk;
 		base = zsp->base;
@@ -362,7 +375,7 @@ void zp_pool_free(struct zp_pool *pool, zp_handle_t handle)
 	if (dead) {
 		node_free_pages(pool, chunk, base, class->pages_per_zspage,
 				class->shard);
-		transition_end(pool);
+		transition_end(pool, class->shard);
 	}
 }
 

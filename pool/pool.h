@@ -186,9 +186,10 @@ struct zp_pool_config {
 	/* Shards: each size class exists this many times, and a thread
 	 * allocates from its CPU's, so that threads on different CPUs rarely
 	 * share a lock or a cache line. A thread that finds no room in its own
-	 * shard fills another's partly used zspages before it makes a new one,
-	 * so shards cost little density. 1..ZP_MAX_SHARDS; 0 (the default):
-	 * one per online CPU, at most ZP_MAX_SHARDS. */
+	 * shard fills another shard's zspages if that shard has a zspage's
+	 * worth of free slots, so a class wastes at most about one zspage per
+	 * shard and node more than with one shard. 1..ZP_MAX_SHARDS; 0 (the
+	 * default): one per online CPU, at most ZP_MAX_SHARDS. */
 	unsigned int shards;
 	/* Node layer; NULL selects zp_node_numa_ops. */
 	const struct zp_node_ops *node_ops;

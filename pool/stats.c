@@ -88,7 +88,9 @@ void zp_pool_stats(struct zp_pool *pool, struct zp_pool_stats *st)
 		pthread_mutex_lock(&node->lock);
 		st->cached_pages += node->cached_pages;
 		st->pages_released += node->pages_released;
-		st->fallback_zspages += atomic_load(&node->fallback_zspages);
+		for (unsigned int sh = 0; sh < pool->nr_shards; sh++)
+			st->fallback_zspages +=
+				atomic_load(&node->stashes[sh].fallback_zspages);
 		st->chunks += node->nr_chunks;
 		st->mapped_bytes += node->nr_chunks * pool->cfg.chunk_bytes;
 		st->metadata_bytes += table_resident_bytes(&node->chunk_table);
@@ -152,9 +154,19 @@ int zp_pool_node_stats(struct zp_pool *pool, int nid, struct zp_node_stats *st)
 	st->pages = atomic_load(&node->pages);
 	/* The maximum follows the count a moment later. */
 	st->pages_max = ZP_MAX(atomic_load(&node->pages_max), st->pages);
-	st->zspages = atomic_load(&node->zspages);
-	st->preferred_zspages = atomic_load(&node->preferred_zspages);
-	st->fallback_zspages = atomic_load(&node->fallback_zspages);
+	for (unsigned int sh = 0; sh < pool->nr_shards; sh++) {
+		struct zp_stash *stash = &node->stashes[sh];
+
+		st->preferred_zspages += atomic_load(&stash->preferred_zspages);
+		st->fallback_zspages += atomic_load(&stash->fallback_zspages);
+	}
+	for (unsigned int c = 0; c < pool->nr_instances; c++) {
+		struct zp_class *class = &pool->classes[c];
+
+		pthread_mutex_lock(&class->lock);
+		st->zspages += class->cn[nid].zspages;
+		pthread_mutex_unlock(&class->lock);
+	}
 	st->cached_pages += node_stashed_pages(pool, node);
 	return 0;
 }
@@ -253,8 +265,10 @@ void zp_pool_reset_counters(struct zp_pool *pool)
 
 		pthread_mutex_lock(&node->lock);
 		atomic_store(&node->pages_max, atomic_load(&node->pages));
-		atomic_store(&node->preferred_zspages, 0);
-		atomic_store(&node->fallback_zspages, 0);
+		for (unsigned int sh = 0; sh < pool->nr_shards; sh++) {
+			atomic_store(&node->stashes[sh].preferred_zspages, 0);
+			atomic_store(&node->stashes[sh].fallback_zspages, 0);
+		}
 		node->charge_fail = 0;
 		node->pages_released = 0;
 		pthread_mutex_unlock(&node->lock);

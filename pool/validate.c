@@ -137,11 +137,29 @@ static uint64_t validate_node(struct zp_node *node)
 	return used;
 }
 
+static uint64_t transitions_begun(struct zp_pool *pool)
+{
+	uint64_t n = 0;
+
+	for (unsigned int s = 0; s < pool->nr_shards; s++)
+		n += atomic_load(&pool->shards[s].transitions);
+	return n;
+}
+
+static uint64_t transitions_open(struct zp_pool *pool)
+{
+	uint64_t n = 0;
+
+	for (unsigned int s = 0; s < pool->nr_shards; s++)
+		n += atomic_load(&pool->shards[s].in_transition);
+	return n;
+}
+
 void zp_pool_validate(struct zp_pool *pool)
 {
 	uint64_t *pages_by_node = calloc(pool->nr_nodes, sizeof(uint64_t));
-	uint64_t begun = atomic_load(&pool->transitions);
-	bool settled = atomic_load(&pool->in_transition) == 0;
+	uint64_t begun = transitions_begun(pool);
+	bool settled = transitions_open(pool) == 0;
 
 	check(pages_by_node != NULL, "no memory to validate");
 	/* One lock at a time, so that validation can run beside other users. */
@@ -163,7 +181,7 @@ void zp_pool_validate(struct zp_pool *pool)
 		pages = atomic_load(&node->pages);
 		/* Zspages, the node's count and its bitmaps can only be compared
 		 * when no zspage was in transition during the walk. */
-		if (settled && atomic_load(&pool->transitions) == begun) {
+		if (settled && transitions_begun(pool) == begun) {
 			check(pages_by_node[n] == pages,
 			      "node %d: zspages hold %llu pages, node counts %llu",
 			      n, (unsigned long long)pages_by_node[n],

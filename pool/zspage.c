@@ -22,6 +22,21 @@
 #include "internal.h"
 #include "track.h"
 
+/* Keep class->roomy_nodes in step with the node's free slots. */
+static void publish_room(struct zp_class *class, int node)
+{
+	const struct zp_class_node *cn = &class->cn[node];
+	uint64_t mask = atomic_load_explicit(&class->roomy_nodes,
+					     memory_order_relaxed);
+	uint64_t bit = 1ull << node;
+	uint64_t want = cn->objs_alloc - cn->objs_used >= class->objs_per_zspage ?
+				mask | bit : mask & ~bit;
+
+	if (want != mask)
+		atomic_store_explicit(&class->roomy_nodes, want,
+				      memory_order_relaxed);
+}
+
 int zspage_create(struct zp_class *class, int node, struct zp_chunk *chunk,
 		  char *base, struct zp_zspage **out)
 {
@@ -49,6 +64,7 @@ int zspage_create(struct zp_class *class, int node, struct zp_chunk *chunk,
 	class->cn[node].objs_alloc += class->objs_per_zspage;
 	class->cn[node].zspages++;
 	class->zspages_created++;
+	publish_room(class, node);
 	*out = zsp;
 	return 0;
 }
@@ -62,21 +78,8 @@ void zspage_destroy(struct zp_class *class, struct zp_zspage *zsp)
 	cn->objs_alloc -= class->objs_per_zspage;
 	cn->zspages--;
 	class->zspages_freed++;
+	publish_room(class, zsp->node);
 	table_free(&class->zspages, zsp->id);
-}
-
-/* Keep class->partial_nodes in step with the node's partly used lists. */
-static void publish_partial(struct zp_class *class, int node)
-{
-	uint64_t mask = atomic_load_explicit(&class->partial_nodes,
-					     memory_order_relaxed);
-	uint64_t bit = 1ull << node;
-	uint64_t want = class->cn[node].nonempty & PARTIAL_GROUPS_MASK ?
-				mask | bit : mask & ~bit;
-
-	if (want != mask)
-		atomic_store_explicit(&class->partial_nodes, want,
-				      memory_order_relaxed);
 }
 
 void zspage_insert(struct zp_class *class, struct zp_zspage *zsp)
@@ -88,7 +91,6 @@ void zspage_insert(struct zp_class *class, struct zp_zspage *zsp)
 	zsp->group = (uint8_t)g;
 	zp_list_add(&cn->lists[g], &zsp->link);
 	cn->nonempty |= 1u << g;
-	publish_partial(class, zsp->node);
 }
 
 void zspage_remove(struct zp_class *class, struct zp_zspage *zsp)
@@ -97,10 +99,8 @@ void zspage_remove(struct zp_class *class, struct zp_zspage *zsp)
 	unsigned int g = zsp->group;
 
 	zp_list_del(&zsp->link);
-	if (zp_list_empty(&cn->lists[g])) {
+	if (zp_list_empty(&cn->lists[g]))
 		cn->nonempty &= ~(1u << g);
-		publish_partial(class, zsp->node);
-	}
 }
 
 void zspage_fix_fullness(struct zp_class *class, struct zp_zspage *zsp)
@@ -145,6 +145,7 @@ uint32_t zspage_obj_alloc(struct zp_class *class, struct zp_zspage *zsp,
 	zsp->rmap[slot] = handle_idx;
 	zsp->inuse++;
 	class->cn[zsp->node].objs_used++;
+	publish_room(class, zsp->node);
 	return slot;
 }
 
@@ -157,5 +158,6 @@ void zspage_obj_free(struct zp_class *class, struct zp_zspage *zsp,
 	zsp->free_head = (uint16_t)(slot + 1);
 	zsp->inuse--;
 	class->cn[zsp->node].objs_used--;
+	publish_room(class, zsp->node);
 	track_free(zspage_obj(class, zsp, slot), class->size);
 }

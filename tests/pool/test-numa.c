@@ -1120,8 +1120,9 @@ static void test_cache(void **state)
 
 /*
  * Shards: a thread allocates in its CPU's shard, fills another shard's
- * partly used zspages before it makes a new zspage, and frees into whichever
- * shard holds the object; compaction works within a shard.
+ * zspages before it makes a new zspage if that shard has a zspage's worth of
+ * free slots, and frees into whichever shard holds the object; compaction
+ * works within a shard.
  */
 #define SHARD_OBJS 40
 
@@ -1147,30 +1148,34 @@ static void test_shards(void **state)
 	assert_int_equal(zp_pool_create(&cfg, &f->pool), 0);
 	assert_int_equal(zp_pool_nr_shards(f->pool), 2);
 
-	/* CPU 0 starts a zspage of the 1000-byte class and leaves room. */
+	/* CPU 0 fills two zspages of the 1000-byte class, then frees half of
+	 * the objects: its shard has a zspage's worth of free slots. */
 	class_of(f->pool, 1000, &cs);
 	per = (unsigned int)cs.objs_per_zspage;
-	assert_true(per >= 3);
+	assert_true(per >= 2 && 2 * per <= SHARD_OBJS);
 	zp_node_sim_set_cpu(f->sim, 0);
-	obj_new(f->pool, &objs[n++], 1000, 0);
-	created = zspages_created(f->pool);
-	assert_int_equal(created, 1);
-
-	/* CPU 1 has nothing of its own: it fills CPU 0's zspage first. */
-	zp_node_sim_set_cpu(f->sim, 1);
-	for (unsigned int i = 1; i < per; i++)
+	for (unsigned int i = 0; i < 2 * per; i++)
 		obj_new(f->pool, &objs[n++], 1000, 0);
-	assert_int_equal(zspages_created(f->pool), 1);
-	/* Then it makes one of its own. */
+	for (unsigned int i = 0; i < 2 * per; i += 2)
+		obj_del(f->pool, &objs[i]);
+	created = zspages_created(f->pool);
+	assert_int_equal(created, 2);
+
+	/* CPU 1 has nothing of its own: it fills CPU 0's spare room rather
+	 * than make a zspage... */
+	zp_node_sim_set_cpu(f->sim, 1);
 	obj_new(f->pool, &objs[n++], 1000, 0);
-	assert_int_equal(zspages_created(f->pool), 2);
-	/* CPU 0 now fills CPU 1's zspage rather than make a third. */
+	assert_int_equal(zspages_created(f->pool), created);
+	/* ...but leaves CPU 0 the few holes it has left and makes its own. */
+	obj_new(f->pool, &objs[n++], 1000, 0);
+	assert_int_equal(zspages_created(f->pool), created + 1);
+	/* CPU 0 goes on filling its own zspages. */
 	zp_node_sim_set_cpu(f->sim, 0);
 	obj_new(f->pool, &objs[n++], 1000, 0);
-	assert_int_equal(zspages_created(f->pool), 2);
+	assert_int_equal(zspages_created(f->pool), created + 1);
 	class_of(f->pool, 1000, &cs);
-	assert_int_equal(cs.objs_used, n);
-	assert_int_equal(cs.zspages, 2);
+	assert_int_equal(cs.objs_used, per + 3);
+	assert_int_equal(cs.zspages, 3);
 	zp_pool_validate(f->pool);
 
 	/* Many objects from both CPUs, freed from the other one. */
@@ -1181,7 +1186,8 @@ static void test_shards(void **state)
 	n = 4 * SHARD_OBJS;
 	for (size_t i = 0; i < n; i += 3) {
 		zp_node_sim_set_cpu(f->sim, (int)((i + 1) % 2));
-		obj_del(f->pool, &objs[i]);
+		if (objs[i].live)
+			obj_del(f->pool, &objs[i]);
 	}
 	zp_pool_validate(f->pool);
 	zp_pool_compact(f->pool, -1);
