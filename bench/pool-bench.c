@@ -42,6 +42,7 @@
 
 #include "pool/pool.h"
 #include "tests/corpus.h"
+#include "tests/testlib.h"
 #include "zp-compiler.h"
 
 /* Reference figures of Linux 6.18 zram with lz4 on the same corpus
@@ -74,25 +75,10 @@ static bool quick;
 /* Small helpers                                                            */
 /* ------------------------------------------------------------------------ */
 
-static uint64_t splitmix64(uint64_t *state)
-{
-	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-/* Uniform in 0..n-1; the modulo bias is far below anything measured here. */
-static uint64_t rand_below(uint64_t *state, uint64_t n)
-{
-	return splitmix64(state) % n;
-}
-
 static void shuffle_u32(uint32_t *a, size_t n, uint64_t *state)
 {
 	for (size_t i = n; i > 1; i--) {
-		size_t j = rand_below(state, i);
+		size_t j = zt_below(state, i);
 		uint32_t t = a[i - 1];
 
 		a[i - 1] = a[j];
@@ -736,7 +722,7 @@ static void bench_throughput(const struct objset *set)
 	shuffle_u32(perm, TP_BATCH, &rng);
 	victims = xcalloc(TP_BATCH, sizeof(*victims));
 	for (uint32_t i = 0; i < TP_BATCH; i++)
-		victims[i] = (uint32_t)rand_below(&rng, TP_LIVE);
+		victims[i] = (uint32_t)zt_below(&rng, TP_LIVE);
 
 	memset(&run, 0, sizeof(run));
 	run.sizes = sizes;
@@ -820,7 +806,7 @@ static size_t count_off_node(struct zp_pool *pool, const zp_handle_t *handles,
 
 static int draw_node(uint64_t *rng, unsigned int pct_node0)
 {
-	return rand_below(rng, 100) < pct_node0 ? 0 : 1;
+	return zt_chance(rng, pct_node0) ? 0 : 1;
 }
 
 /*
@@ -881,7 +867,7 @@ static void numa_run(const struct ccorpus *cc, const struct objset *set,
 	for (size_t i = 0; i < half; i++) {
 		uint32_t k = order[i];
 
-		which[k] = rand_below(&rng, set->nr);
+		which[k] = zt_below(&rng, set->nr);
 		nids[k] = draw_node(&rng, pct_node0);
 		store_or_die(pool, cc, &set->objs[which[k]], nids[k],
 			     &handles[k]);

@@ -32,6 +32,7 @@
 #include <cmocka.h>
 
 #include "pool/pool.h"
+#include "tests/testlib.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -136,38 +137,6 @@ struct obj {
 	bool live;
 };
 
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	x ^= x >> 31;
-	return x;
-}
-
-static uint64_t rng_next(uint64_t *state)
-{
-	*state += 0x9e3779b97f4a7c15ull;
-	return mix64(*state);
-}
-
-static size_t rng_range(uint64_t *state, size_t lo, size_t hi)
-{
-	return lo + rng_next(state) % (hi - lo + 1);
-}
-
-static void make_pattern(unsigned char *buf, size_t len, zp_handle_t h)
-{
-	uint64_t x = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		if (i % 8 == 0)
-			x = mix64(h * 0x9e3779b97f4a7c15ull + i);
-		buf[i] = (unsigned char)(x >> (8 * (i % 8)));
-	}
-}
-
 static void obj_check(struct zp_pool *pool, const struct obj *o)
 {
 	unsigned char buf[ZP_MAX_ALLOC];
@@ -176,7 +145,7 @@ static void obj_check(struct zp_pool *pool, const struct obj *o)
 
 	assert_int_equal(zp_pool_obj_size(pool, o->h), o->size);
 	assert_int_equal(zp_pool_obj_node(pool, o->h), o->node);
-	make_pattern(buf, o->size, o->h);
+	zt_pattern(buf, o->h, 0, o->size);
 	p = zp_pool_read_begin(pool, o->h);
 	diff = p ? memcmp(p, buf, o->size) : -1;
 	zp_pool_read_end(pool, o->h);
@@ -201,7 +170,7 @@ static int obj_try(struct zp_pool *pool, struct obj *o, size_t size, int nid)
 	assert_true(o->h != 0);
 	o->node = zp_pool_obj_node(pool, o->h);
 	assert_in_range(o->node, 0, zp_pool_nr_nodes(pool) - 1);
-	make_pattern(buf, size, o->h);
+	zt_pattern(buf, o->h, 0, size);
 	zp_pool_write(pool, o->h, buf, size);
 	o->live = true;
 	return 0;
@@ -366,7 +335,7 @@ static void test_preferred_placement(void **state)
 
 	/* A fresh pool has no partly free zspage: all of it goes to node 1. */
 	for (size_t i = 0; i < PLACE_OBJS; i++) {
-		obj_new(pool, &objs[i], rng_range(&rng, 1, ZP_MAX_ALLOC), 1);
+		obj_new(pool, &objs[i], zt_range(&rng, 1, ZP_MAX_ALLOC), 1);
 		assert_int_equal(objs[i].node, 1);
 	}
 	assert_int_equal(zp_pool_node_pages(pool, 0), 0);
@@ -385,7 +354,7 @@ static void test_preferred_placement(void **state)
 	for (size_t i = PLACE_OBJS; i < 2 * PLACE_OBJS; i++) {
 		uint64_t before = zspages_created(pool);
 
-		obj_new(pool, &objs[i], rng_range(&rng, 1, ZP_MAX_ALLOC), 0);
+		obj_new(pool, &objs[i], zt_range(&rng, 1, ZP_MAX_ALLOC), 0);
 		if (zspages_created(pool) != before) {
 			assert_int_equal(objs[i].node, 0);
 			created_on_0++;
@@ -696,20 +665,20 @@ static void test_strict_no_reuse(void **state)
 
 	/* Whatever is asked for is where it lands. */
 	for (size_t i = 0; i < STRICT_OBJS; i++) {
-		obj_new(pool, &objs[i], rng_range(&rng, 1, ZP_MAX_ALLOC),
-			(int)(rng_next(&rng) % 2));
+		obj_new(pool, &objs[i], zt_range(&rng, 1, ZP_MAX_ALLOC),
+			(int)zt_below(&rng, 2));
 		assert_int_equal(objs[i].node, objs[i].nid);
 	}
 	check_nodes(pool, f->sim);
 	for (size_t i = 0; i < STRICT_OBJS; i++) {
-		if (rng_next(&rng) % 2)
+		if (zt_below(&rng, 2))
 			obj_del(pool, &objs[i]);
 	}
 	for (size_t i = 0; i < STRICT_OBJS; i++) {
 		if (objs[i].live)
 			continue;
-		obj_new(pool, &objs[i], rng_range(&rng, 1, 1000),
-			(int)(rng_next(&rng) % 2));
+		obj_new(pool, &objs[i], zt_range(&rng, 1, 1000),
+			(int)zt_below(&rng, 2));
 		assert_int_equal(objs[i].node, objs[i].nid);
 	}
 	assert_int_equal(pool_stats(pool).fallback_zspages, 0);
@@ -968,10 +937,10 @@ static void test_compact_per_node(void **state)
 	uint64_t rng = 41;
 
 	for (size_t i = 0; i < 2 * COMPACT_OBJS; i++)
-		obj_new(pool, &objs[i], rng_range(&rng, 1, 1500),
+		obj_new(pool, &objs[i], zt_range(&rng, 1, 1500),
 			i < COMPACT_OBJS ? 0 : 1);
 	for (size_t i = 0; i < 2 * COMPACT_OBJS; i++)
-		if (rng_next(&rng) % 10 < 7)
+		if (zt_below(&rng, 10) < 7)
 			obj_del(pool, &objs[i]);
 	check_nodes(pool, f->sim);
 	p0 = zp_pool_node_pages(pool, 0);
@@ -1011,12 +980,12 @@ static void test_compact_strict(void **state)
 	uint64_t rng = 43;
 
 	for (size_t i = 0; i < 2 * COMPACT_OBJS; i++) {
-		obj_new(pool, &objs[i], rng_range(&rng, 1, 3000),
-			(int)(rng_next(&rng) % 4));
+		obj_new(pool, &objs[i], zt_range(&rng, 1, 3000),
+			(int)zt_below(&rng, 4));
 		assert_int_equal(objs[i].node, objs[i].nid);
 	}
 	for (size_t i = 0; i < 2 * COMPACT_OBJS; i++)
-		if (rng_next(&rng) % 10 < 7)
+		if (zt_below(&rng, 10) < 7)
 			obj_del(pool, &objs[i]);
 	check_nodes(pool, f->sim);
 	for (int nid = 0; nid < 4; nid++)
@@ -1090,7 +1059,7 @@ static void test_cache(void **state)
 
 	/* Pages move between cache and zspages; the charges follow. */
 	for (size_t i = 0; i < ARRAY_SIZE(objs); i++)
-		obj_new(f->pool, &objs[i], rng_range(&rng, 1, ZP_MAX_ALLOC),
+		obj_new(f->pool, &objs[i], zt_range(&rng, 1, ZP_MAX_ALLOC),
 			(int)i % 2);
 	check_nodes_cache(f->pool, f->sim, 64);
 	for (size_t i = 0; i < ARRAY_SIZE(objs); i += 2)
@@ -1217,7 +1186,7 @@ static void cache_delay_fill(struct fixture *f, struct obj *objs)
 	uint64_t rng = 77;
 
 	for (size_t i = 0; i < DELAY_OBJS; i++)
-		obj_new(f->pool, &objs[i], rng_range(&rng, 600, 3000), 0);
+		obj_new(f->pool, &objs[i], zt_range(&rng, 600, 3000), 0);
 	free_all(f->pool, objs, DELAY_OBJS);
 }
 
@@ -1297,9 +1266,9 @@ static void test_node_stats(void **state)
 	uint64_t rng = 61;
 
 	for (size_t i = 0; i < SUM_OBJS; i++) {
-		int nid = (int)(rng_next(&rng) % 5) - 1;
+		int nid = (int)zt_below(&rng, 5) - 1;
 
-		obj_new(pool, &objs[i], rng_range(&rng, 1, ZP_MAX_ALLOC), nid);
+		obj_new(pool, &objs[i], zt_range(&rng, 1, ZP_MAX_ALLOC), nid);
 		if (i % 500 == 0)
 			check_nodes(pool, f->sim);
 	}
@@ -1318,7 +1287,7 @@ static void test_node_stats(void **state)
 		assert_int_equal(sum, zspages_created(pool));
 	}
 	for (size_t i = 0; i < SUM_OBJS; i++)
-		if (rng_next(&rng) % 3)
+		if (zt_below(&rng, 3))
 			obj_del(pool, &objs[i]);
 	check_nodes(pool, f->sim);
 	zp_pool_compact(pool, -1);

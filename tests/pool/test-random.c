@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include "pool/pool.h"
+#include "tests/testlib.h"
 #include "zp-compiler.h"
 
 #define DEFAULT_SEED  0x7a706f6f6c640001ull /* "zpoold" 1 */
@@ -93,41 +94,21 @@ static struct {
 	bool passed;
 } ctx;
 
-static void put_str(char *buf, size_t *n, size_t cap, const char *s)
-{
-	while (*s && *n + 1 < cap)
-		buf[(*n)++] = *s++;
-}
-
-static void put_num(char *buf, size_t *n, size_t cap, uint64_t v,
-		    unsigned int base)
-{
-	char tmp[24];
-	size_t i = 0;
-
-	do {
-		tmp[i++] = "0123456789abcdef"[v % base];
-		v /= base;
-	} while (v);
-	while (i && *n + 1 < cap)
-		buf[(*n)++] = tmp[--i];
-}
-
 /* Async-signal-safe: no stdio. */
 static void report_abort(int sig)
 {
 	char buf[256];
 	size_t n = 0;
 
-	put_str(buf, &n, sizeof(buf), "test-random: aborted: policy ");
-	put_str(buf, &n, sizeof(buf), ctx.policy ? ctx.policy : "(none)");
-	put_str(buf, &n, sizeof(buf), ", phase ");
-	put_str(buf, &n, sizeof(buf), ctx.phase ? ctx.phase : "(none)");
-	put_str(buf, &n, sizeof(buf), ", step ");
-	put_num(buf, &n, sizeof(buf), ctx.step, 10);
-	put_str(buf, &n, sizeof(buf), "; rerun with ZP_TEST_SEED=0x");
-	put_num(buf, &n, sizeof(buf), base_seed, 16);
-	put_str(buf, &n, sizeof(buf), "\n");
+	zt_put_str(buf, &n, sizeof(buf), "test-random: aborted: policy ");
+	zt_put_str(buf, &n, sizeof(buf), ctx.policy ? ctx.policy : "(none)");
+	zt_put_str(buf, &n, sizeof(buf), ", phase ");
+	zt_put_str(buf, &n, sizeof(buf), ctx.phase ? ctx.phase : "(none)");
+	zt_put_str(buf, &n, sizeof(buf), ", step ");
+	zt_put_num(buf, &n, sizeof(buf), ctx.step, 10);
+	zt_put_str(buf, &n, sizeof(buf), "; rerun with ZP_TEST_SEED=0x");
+	zt_put_num(buf, &n, sizeof(buf), base_seed, 16);
+	zt_put_str(buf, &n, sizeof(buf), "\n");
 	if (write(STDERR_FILENO, buf, n) < 0) {
 		/* nothing left to tell */
 	}
@@ -164,57 +145,20 @@ static void report_failure(void)
 /* Random numbers                                                           */
 /* ------------------------------------------------------------------------ */
 
-static uint64_t splitmix64(uint64_t *state)
-{
-	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-/* 0..n-1; the modulo bias is far below anything a test could notice. */
-static uint64_t below(uint64_t *rng, uint64_t n)
-{
-	return splitmix64(rng) % n;
-}
-
-static bool chance(uint64_t *rng, unsigned int percent)
-{
-	return below(rng, 100) < percent;
-}
-
 static void fill_random(uint64_t *rng, unsigned char *p, size_t len)
 {
 	while (len >= 8) {
-		uint64_t v = splitmix64(rng);
+		uint64_t v = zt_rand(rng);
 
 		memcpy(p, &v, 8);
 		p += 8;
 		len -= 8;
 	}
 	if (len) {
-		uint64_t v = splitmix64(rng);
+		uint64_t v = zt_rand(rng);
 
 		memcpy(p, &v, len);
 	}
-}
-
-static uint64_t env_u64(const char *name, uint64_t def)
-{
-	const char *s = getenv(name);
-	char *end;
-	unsigned long long v;
-
-	if (!s || !*s)
-		return def;
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || *end) {
-		fprintf(stderr, "test-random: cannot parse %s='%s'\n", name, s);
-		exit(1);
-	}
-	return v;
 }
 
 static double now_seconds(void)
@@ -223,42 +167,6 @@ static double now_seconds(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/*
- * Object sizes shaped like compressed swap pages: mostly 0.5..3.5 KiB, a
- * tail of small ones (same-ish pages, metadata), some that barely compress,
- * and the sizes where classes and the huge class begin and end.
- */
-static size_t pick_size(uint64_t *rng, size_t huge_size)
-{
-	/* clang-format off */
-	static const uint16_t edges[] = {
-		1, 2, 7, 8, 15, 16, 17, 31, 32, 33, 47, 48, 49, 63, 64, 65,
-		255, 256, 257, 1023, 1024, 1025, 2047, 2048, 2049, 3264, 4079,
-		4080, 4095, 4096,
-	};
-	/* clang-format on */
-	unsigned int r = (unsigned int)below(rng, 100);
-
-	if (r < 6)
-		return edges[below(rng, ZP_ARRAY_SIZE(edges))];
-	if (r < 9) {
-		/* huge_size - 2 .. huge_size + 1 */
-		size_t s = huge_size - 2 + (size_t)below(rng, 4);
-
-		return s > ZP_MAX_ALLOC ? ZP_MAX_ALLOC : s;
-	}
-	if (r < 29) {
-		/* log-uniform 1..512 */
-		unsigned int bits = (unsigned int)below(rng, 9);
-
-		return 1 + (size_t)below(rng, 2ull << bits);
-	}
-	if (r < 89)
-		return 400 + (size_t)below(rng, 1501) +
-		       (size_t)below(rng, 1501);
-	return 3000 + (size_t)below(rng, ZP_MAX_ALLOC - 3000 + 1);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -314,7 +222,7 @@ static void set_current(struct run *r, int node)
 /* Mostly node 0, so that a policy which ignores the request shows. */
 static int pick_nid(struct run *r)
 {
-	unsigned int p = (unsigned int)below(&r->rng, 100);
+	unsigned int p = (unsigned int)zt_below(&r->rng, 100);
 
 	if (p < 70)
 		return 0;
@@ -649,7 +557,7 @@ static void on_enomem(struct run *r, const struct zp_pool_stats *before,
 
 static void do_malloc(struct run *r)
 {
-	size_t size = pick_size(&r->rng, r->huge_size);
+	size_t size = zt_pick_size(&r->rng, r->huge_size);
 	int nid = pick_nid(r);
 	int pref = (r->policy == ZP_NUMA_LOCAL || nid < 0) ? r->cur_node : nid;
 	struct zp_pool_stats before, after;
@@ -699,13 +607,13 @@ static void do_malloc(struct run *r)
 	fill_random(&r->rng, data, size);
 	zp_pool_write(r->pool, h, data, size);
 	model_add(r, h, size, node, data);
-	if (chance(&r->rng, 10))
+	if (zt_chance(&r->rng, 10))
 		verify_obj(r, r->nr - 1);
 }
 
 static void do_free(struct run *r)
 {
-	size_t i = (size_t)below(&r->rng, r->nr);
+	size_t i = (size_t)zt_below(&r->rng, r->nr);
 
 	verify_obj(r, i);
 	zp_pool_free(r->pool, r->objs[i].handle);
@@ -715,15 +623,16 @@ static void do_free(struct run *r)
 /* All of an object, or a prefix of it. */
 static void do_write(struct run *r)
 {
-	size_t i = (size_t)below(&r->rng, r->nr);
+	size_t i = (size_t)zt_below(&r->rng, r->nr);
 	struct obj *o = &r->objs[i];
-	size_t len = chance(&r->rng, 50) ? o->size
-					 : 1 + (size_t)below(&r->rng, o->size);
+	size_t len = zt_chance(&r->rng, 50)
+			     ? o->size
+			     : 1 + (size_t)zt_below(&r->rng, o->size);
 
 	fill_random(&r->rng, r->buf, len);
 	zp_pool_write(r->pool, o->handle, r->buf, len);
 	memcpy(o->data, r->buf, len);
-	if (chance(&r->rng, 25))
+	if (zt_chance(&r->rng, 25))
 		verify_obj(r, i);
 }
 
@@ -733,7 +642,7 @@ static void do_invalid(struct run *r)
 	size_t size = 100;
 	int nid = 0, ret;
 
-	switch (below(&r->rng, 3)) {
+	switch (zt_below(&r->rng, 3)) {
 	case 0:
 		size = 0;
 		break;
@@ -767,11 +676,11 @@ static void do_step(struct run *r, uint64_t step)
 		p_malloc = 15;
 		p_free = 45;
 	}
-	if (below(&r->rng, 1000) < 2) {
+	if (zt_below(&r->rng, 1000) < 2) {
 		do_invalid(r);
 		return;
 	}
-	p = (unsigned int)below(&r->rng, 100);
+	p = (unsigned int)zt_below(&r->rng, 100);
 	if (r->nr == 0 || p < p_malloc)
 		do_malloc(r);
 	else if (p < p_malloc + p_free)
@@ -779,7 +688,7 @@ static void do_step(struct run *r, uint64_t step)
 	else if (p < p_malloc + p_free + 20)
 		do_write(r);
 	else
-		verify_obj(r, (size_t)below(&r->rng, r->nr));
+		verify_obj(r, (size_t)zt_below(&r->rng, r->nr));
 }
 
 static void set_tight(struct run *r, bool tight)
@@ -804,11 +713,11 @@ static void run_policy(struct run *r, enum zp_numa_policy policy)
 	size_t caps[NR_NODES] = {0};
 	struct zp_pool_config cfg;
 	struct zp_pool_stats s;
-	uint64_t seed = base_seed + (uint64_t)policy * 0x9e3779b97f4a7c15ull;
+	uint64_t seed = base_seed + (uint64_t)policy * ZT_GOLDEN_GAMMA;
 	double t0 = now_seconds();
 
 	r->policy = policy;
-	r->rng = splitmix64(&seed);
+	r->rng = zt_rand(&seed);
 	ctx.run_seed = r->rng;
 	ctx.policy = zp_numa_policy_name(policy);
 	ctx.phase = "setup";
@@ -839,9 +748,10 @@ static void run_policy(struct run *r, enum zp_numa_policy policy)
 			ctx.phase = "roomy again";
 		}
 		if (step && step % NODE_SWITCH_EVERY == 0)
-			set_current(r, (int)below(&r->rng, NR_NODES));
+			set_current(r, (int)zt_below(&r->rng, NR_NODES));
 		if (step && step % CPU_SWITCH_EVERY == 0)
-			zp_node_sim_set_cpu(r->sim, (int)below(&r->rng, NR_SHARDS));
+			zp_node_sim_set_cpu(r->sim,
+					    (int)zt_below(&r->rng, NR_SHARDS));
 		if (step && step % COMPACT_EVERY == 0) {
 			uint64_t k = step / COMPACT_EVERY;
 
@@ -981,8 +891,8 @@ int main(void)
 						teardown),
 	};
 
-	base_seed = env_u64("ZP_TEST_SEED", DEFAULT_SEED);
-	nr_steps = env_u64("ZP_TEST_STEPS", DEFAULT_STEPS);
+	base_seed = zt_env_u64("test-random", "ZP_TEST_SEED", DEFAULT_SEED);
+	nr_steps = zt_env_u64("test-random", "ZP_TEST_STEPS", DEFAULT_STEPS);
 	signal(SIGABRT, report_abort);
 	print_message("test-random: ZP_TEST_SEED=0x%" PRIx64
 		      " ZP_TEST_STEPS=%" PRIu64 "\n",

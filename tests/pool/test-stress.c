@@ -51,6 +51,7 @@
 #include <unistd.h>
 
 #include "pool/pool.h"
+#include "tests/testlib.h"
 #include "zp-compiler.h"
 
 #define DEFAULT_SEED	0x7a706f6f6c640002ull /* "zpoold" 2 */
@@ -106,43 +107,23 @@ static struct {
 	bool passed;
 } ctx;
 
-static void put_str(char *buf, size_t *n, size_t cap, const char *s)
-{
-	while (*s && *n + 1 < cap)
-		buf[(*n)++] = *s++;
-}
-
-static void put_num(char *buf, size_t *n, size_t cap, uint64_t v,
-		    unsigned int base)
-{
-	char tmp[24];
-	size_t i = 0;
-
-	do {
-		tmp[i++] = "0123456789abcdef"[v % base];
-		v /= base;
-	} while (v);
-	while (i && *n + 1 < cap)
-		buf[(*n)++] = tmp[--i];
-}
-
 /* Async-signal-safe: no stdio. */
 static void report_abort(int sig)
 {
 	char buf[256];
 	size_t n = 0;
 
-	put_str(buf, &n, sizeof(buf), "test-stress: aborted: ");
-	put_str(buf, &n, sizeof(buf), ctx.config ? ctx.config : "(none)");
-	put_str(buf, &n, sizeof(buf), ", round ");
-	put_num(buf, &n, sizeof(buf), ctx.round, 10);
-	put_str(buf, &n, sizeof(buf), "; rerun with ZP_TEST_SEED=0x");
-	put_num(buf, &n, sizeof(buf), base_seed, 16);
-	put_str(buf, &n, sizeof(buf), " ZP_TEST_THREADS=");
-	put_num(buf, &n, sizeof(buf), nr_threads, 10);
-	put_str(buf, &n, sizeof(buf), " ZP_TEST_ITERS=");
-	put_num(buf, &n, sizeof(buf), nr_iters, 10);
-	put_str(buf, &n, sizeof(buf), "\n");
+	zt_put_str(buf, &n, sizeof(buf), "test-stress: aborted: ");
+	zt_put_str(buf, &n, sizeof(buf), ctx.config ? ctx.config : "(none)");
+	zt_put_str(buf, &n, sizeof(buf), ", round ");
+	zt_put_num(buf, &n, sizeof(buf), ctx.round, 10);
+	zt_put_str(buf, &n, sizeof(buf), "; rerun with ZP_TEST_SEED=0x");
+	zt_put_num(buf, &n, sizeof(buf), base_seed, 16);
+	zt_put_str(buf, &n, sizeof(buf), " ZP_TEST_THREADS=");
+	zt_put_num(buf, &n, sizeof(buf), nr_threads, 10);
+	zt_put_str(buf, &n, sizeof(buf), " ZP_TEST_ITERS=");
+	zt_put_num(buf, &n, sizeof(buf), nr_iters, 10);
+	zt_put_str(buf, &n, sizeof(buf), "\n");
 	if (write(STDERR_FILENO, buf, n) < 0) {
 		/* nothing left to tell */
 	}
@@ -175,59 +156,8 @@ static void report_failure(void)
 	} while (0)
 
 /* ------------------------------------------------------------------------ */
-/* Random numbers and object contents                                       */
+/* Clocks and object sizes                                                  */
 /* ------------------------------------------------------------------------ */
-
-static uint64_t mix64(uint64_t z)
-{
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static uint64_t splitmix64(uint64_t *state)
-{
-	return mix64(*state += 0x9e3779b97f4a7c15ull);
-}
-
-/* 0..n-1; the modulo bias is far below anything a test could notice. */
-static uint64_t below(uint64_t *rng, uint64_t n)
-{
-	return splitmix64(rng) % n;
-}
-
-/* Bytes from..to-1 of the stream a seed names. Any byte can be found from
- * its offset alone, so a rewritten prefix and an old tail can be told apart
- * by their seeds. */
-static void gen_bytes(uint64_t seed, size_t from, size_t to, unsigned char *buf)
-{
-	size_t i = from;
-
-	while (i < to) {
-		uint64_t w = mix64(seed + (i / 8) * 0x9e3779b97f4a7c15ull);
-		size_t off = i % 8, n = ZP_MIN(8 - off, to - i);
-
-		memcpy(buf + i, (unsigned char *)&w + off, n);
-		i += n;
-	}
-}
-
-static uint64_t env_u64(const char *name, uint64_t def)
-{
-	const char *s = getenv(name);
-	char *end;
-	unsigned long long v;
-
-	if (!s || !*s)
-		return def;
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || *end) {
-		fprintf(stderr, "test-stress: cannot parse %s='%s'\n", name, s);
-		exit(1);
-	}
-	return v;
-}
 
 static double now_seconds(void)
 {
@@ -242,37 +172,6 @@ static void pause_ns(long ns)
 	struct timespec ts = {.tv_sec = 0, .tv_nsec = ns};
 
 	nanosleep(&ts, NULL);
-}
-
-/* Compressed-page-like sizes with the edges of the classes; as in
- * test-random.c. */
-static size_t pick_size(uint64_t *rng, size_t huge_size)
-{
-	/* clang-format off */
-	static const uint16_t edges[] = {
-		1, 2, 7, 8, 15, 16, 17, 31, 32, 33, 47, 48, 49, 63, 64, 65,
-		255, 256, 257, 1023, 1024, 1025, 2047, 2048, 2049, 3264, 4079,
-		4080, 4095, 4096,
-	};
-	/* clang-format on */
-	unsigned int r = (unsigned int)below(rng, 100);
-
-	if (r < 6)
-		return edges[below(rng, ZP_ARRAY_SIZE(edges))];
-	if (r < 9) {
-		size_t s = huge_size - 2 + (size_t)below(rng, 4);
-
-		return s > ZP_MAX_ALLOC ? ZP_MAX_ALLOC : s;
-	}
-	if (r < 29) {
-		unsigned int bits = (unsigned int)below(rng, 9);
-
-		return 1 + (size_t)below(rng, 2ull << bits);
-	}
-	if (r < 89)
-		return 400 + (size_t)below(rng, 1501) +
-		       (size_t)below(rng, 1501);
-	return 3000 + (size_t)below(rng, ZP_MAX_ALLOC - 3000 + 1);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -356,8 +255,8 @@ static bool stopped(struct stress *st)
 
 static void expected_bytes(const struct slot *s, unsigned char *buf)
 {
-	gen_bytes(s->top_seed, 0, s->split, buf);
-	gen_bytes(s->base_seed, s->split, s->size, buf);
+	zt_pattern(buf, s->top_seed, 0, s->split);
+	zt_pattern(buf, s->base_seed, s->split, s->size - s->split);
 }
 
 /* Compare an object with what its slot says; buf is scratch. The caller owns
@@ -417,13 +316,13 @@ static bool verify_slot(struct stress *st, const struct slot *s, size_t idx,
 
 static int pick_nid(struct worker *w)
 {
-	return (int)below(&w->rng, (uint64_t)w->st->nr_nodes + 1) - 1;
+	return (int)zt_below(&w->rng, (uint64_t)w->st->nr_nodes + 1) - 1;
 }
 
 static enum slot_state fill_empty(struct worker *w, struct slot *s, size_t idx)
 {
 	struct stress *st = w->st;
-	size_t size = pick_size(&w->rng, st->huge_size);
+	size_t size = zt_pick_size(&w->rng, st->huge_size);
 	int nid = pick_nid(w);
 	zp_handle_t h = 0;
 	int ret;
@@ -440,11 +339,11 @@ static enum slot_state fill_empty(struct worker *w, struct slot *s, size_t idx)
 	s->size = (uint32_t)size;
 	s->split = 0;
 	s->allocator = w->id;
-	s->base_seed = s->top_seed = splitmix64(&w->rng);
+	s->base_seed = s->top_seed = zt_rand(&w->rng);
 	expected_bytes(s, w->buf);
 	zp_pool_write(st->pool, h, w->buf, size);
 	w->c.mallocs++;
-	if (below(&w->rng, 8) == 0)
+	if (zt_below(&w->rng, 8) == 0)
 		verify_slot(st, s, idx, w->buf, w->id, false);
 	return SLOT_FULL;
 }
@@ -452,11 +351,11 @@ static enum slot_state fill_empty(struct worker *w, struct slot *s, size_t idx)
 static enum slot_state use_full(struct worker *w, struct slot *s, size_t idx)
 {
 	struct stress *st = w->st;
-	unsigned int p = (unsigned int)below(&w->rng, 100);
+	unsigned int p = (unsigned int)zt_below(&w->rng, 100);
 	bool foreign = s->allocator != w->id;
 
 	if (!verify_slot(st, s, idx, w->buf, w->id,
-			 below(&w->rng, SLOW_READ_ONE_IN) == 0))
+			 zt_below(&w->rng, SLOW_READ_ONE_IN) == 0))
 		return SLOT_FULL;
 	w->c.reads++;
 	w->c.foreign_reads += foreign;
@@ -470,25 +369,25 @@ static enum slot_state use_full(struct worker *w, struct slot *s, size_t idx)
 		return SLOT_EMPTY;
 	}
 	if (p < 90) {
-		s->base_seed = s->top_seed = splitmix64(&w->rng);
+		s->base_seed = s->top_seed = zt_rand(&w->rng);
 		s->split = 0;
-		gen_bytes(s->base_seed, 0, s->size, w->buf);
+		zt_pattern(w->buf, s->base_seed, 0, s->size);
 		zp_pool_write(st->pool, s->handle, w->buf, s->size);
 	} else {
 		/* A longer prefix than the last partial rewrite, so that two
 		 * seeds describe the whole object. */
 		uint32_t split =
 			s->split +
-			(uint32_t)below(&w->rng, s->size - s->split + 1);
+			(uint32_t)zt_below(&w->rng, s->size - s->split + 1);
 
-		s->top_seed = splitmix64(&w->rng);
+		s->top_seed = zt_rand(&w->rng);
 		s->split = split;
-		gen_bytes(s->top_seed, 0, split, w->buf);
+		zt_pattern(w->buf, s->top_seed, 0, split);
 		if (split)
 			zp_pool_write(st->pool, s->handle, w->buf, split);
 	}
 	w->c.writes++;
-	if (below(&w->rng, 4) == 0)
+	if (zt_below(&w->rng, 4) == 0)
 		verify_slot(st, s, idx, w->buf, w->id, false);
 	return SLOT_FULL;
 }
@@ -501,7 +400,7 @@ static void *worker_main(void *arg)
 	if (st->sim)
 		zp_node_sim_set_current(st->sim, (int)(w->id % 2));
 	for (uint64_t i = 0; i < w->iters && !stopped(st); i++) {
-		size_t idx = (size_t)below(&w->rng, NR_SLOTS);
+		size_t idx = (size_t)zt_below(&w->rng, NR_SLOTS);
 		struct slot *s = &st->slots[idx];
 		uint32_t state =
 			atomic_load_explicit(&s->state, memory_order_relaxed);
@@ -572,7 +471,7 @@ static void *stats_main(void *arg)
 	if (nr_classes == 0)
 		thread_fail(st, "the pool has no classes");
 	while (!stopped(st)) {
-		unsigned int c = (unsigned int)below(&rng, nr_classes);
+		unsigned int c = (unsigned int)zt_below(&rng, nr_classes);
 		uint64_t groups = 0;
 		int ret;
 
@@ -728,7 +627,7 @@ static void run_round(struct stress *st, unsigned int round)
 
 		w[i].st = st;
 		w[i].id = i + 1;
-		w[i].rng = mix64(seed);
+		w[i].rng = zt_mix64(seed);
 		w[i].iters = nr_iters / ROUNDS;
 		check_eq(pthread_create(&w[i].thread, NULL, worker_main, &w[i]),
 			 0);
@@ -753,11 +652,11 @@ static void run_config(struct stress *st, bool simulated,
 	struct zp_pool_stats s;
 	unsigned char *buf;
 	double t0 = now_seconds();
-	uint64_t seed = base_seed + (uint64_t)policy * 0x9e3779b97f4a7c15ull +
+	uint64_t seed = base_seed + (uint64_t)policy * ZT_GOLDEN_GAMMA +
 			(simulated ? 0x51u : 0);
 	int ret;
 
-	st->seed = splitmix64(&seed);
+	st->seed = zt_rand(&seed);
 	zp_pool_config_init(&cfg);
 	cfg.policy = policy;
 	if (simulated) {
@@ -769,12 +668,8 @@ static void run_config(struct stress *st, bool simulated,
 		cfg.cache_pages = 8;
 	}
 	ret = zp_pool_create(&cfg, &st->pool);
-	if (!simulated && (ret == -EPERM || ret == -EAGAIN)) {
-		print_message("cannot lock memory (%d): skipped\n", ret);
-		ctx.passed = true;
-		skip();
-	}
-	check_eq(ret, 0);
+	check(ret == 0, "cannot create a pool: %d (may this process lock "
+	      "memory? run as root)", ret);
 	st->nr_nodes = zp_pool_nr_nodes(st->pool);
 	check(st->nr_nodes >= 1 && st->nr_nodes <= ZP_MAX_NODES, "%d nodes",
 	      st->nr_nodes);
@@ -936,9 +831,9 @@ int main(void)
 	};
 	uint64_t threads;
 
-	base_seed = env_u64("ZP_TEST_SEED", DEFAULT_SEED);
-	nr_iters = env_u64("ZP_TEST_ITERS", DEFAULT_ITERS);
-	threads = env_u64("ZP_TEST_THREADS", DEFAULT_THREADS);
+	base_seed = zt_env_u64("test-stress", "ZP_TEST_SEED", DEFAULT_SEED);
+	nr_iters = zt_env_u64("test-stress", "ZP_TEST_ITERS", DEFAULT_ITERS);
+	threads = zt_env_u64("test-stress", "ZP_TEST_THREADS", DEFAULT_THREADS);
 	if (threads < 1 || threads > MAX_THREADS) {
 		fprintf(stderr, "test-stress: ZP_TEST_THREADS must be 1..%d\n",
 			MAX_THREADS);

@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * testlib.c - the helpers every test and the benchmark would otherwise carry
+ * a copy of: splitmix64 and what is drawn from it, seeded object patterns,
+ * environment overrides, and number formatting for abort handlers.
+ *
+ * Patterns are made a 64-bit word at a time: word k of the pattern of seed s
+ * is zt_mix64(s + k * ZT_GOLDEN_GAMMA), laid out least significant byte
+ * first whatever the machine's byte order, so that a pattern is the same
+ * everywhere and any byte can be found from its offset alone.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "pool/pool.h"
+#include "tests/testlib.h"
+#include "zp-compiler.h"
+
+uint64_t zt_mix64(uint64_t x)
+{
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+uint64_t zt_rand(uint64_t *state)
+{
+	return zt_mix64(*state += ZT_GOLDEN_GAMMA);
+}
+
+uint64_t zt_below(uint64_t *state, uint64_t n)
+{
+	return zt_rand(state) % n;
+}
+
+uint64_t zt_range(uint64_t *state, uint64_t lo, uint64_t hi)
+{
+	return lo + zt_below(state, hi - lo + 1);
+}
+
+bool zt_chance(uint64_t *state, unsigned int percent)
+{
+	return zt_below(state, 100) < percent;
+}
+
+void zt_pattern(unsigned char *obj, uint64_t seed, size_t off, size_t len)
+{
+	size_t i = off, end = off + len;
+
+	while (i < end) {
+		uint64_t w = zt_mix64(seed + (i / 8) * ZT_GOLDEN_GAMMA);
+
+		do {
+			obj[i] = (unsigned char)(w >> (8 * (i % 8)));
+			i++;
+		} while (i < end && i % 8);
+	}
+}
+
+uint64_t zt_env_u64(const char *prog, const char *name, uint64_t def)
+{
+	const char *s = getenv(name);
+	unsigned long long v;
+	char *end;
+
+	if (!s || !*s)
+		return def;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || *end) {
+		fprintf(stderr, "%s: cannot parse %s='%s'\n", prog, name, s);
+		exit(1);
+	}
+	return v;
+}
+
+void zt_put_str(char *buf, size_t *n, size_t cap, const char *s)
+{
+	while (*s && *n + 1 < cap)
+		buf[(*n)++] = *s++;
+}
+
+void zt_put_num(char *buf, size_t *n, size_t cap, uint64_t v, unsigned int base)
+{
+	char tmp[64]; /* 64 binary digits at the most */
+	size_t i = 0;
+
+	do {
+		tmp[i++] = "0123456789abcdef"[v % base];
+		v /= base;
+	} while (v);
+	while (i && *n + 1 < cap)
+		buf[(*n)++] = tmp[--i];
+}
+
+size_t zt_pick_size(uint64_t *rng, size_t huge_size)
+{
+	/* clang-format off */
+	static const uint16_t edges[] = {
+		1, 2, 7, 8, 15, 16, 17, 31, 32, 33, 47, 48, 49, 63, 64, 65,
+		255, 256, 257, 1023, 1024, 1025, 2047, 2048, 2049, 3264, 4079,
+		4080, 4095, 4096,
+	};
+	/* clang-format on */
+	unsigned int r = (unsigned int)zt_below(rng, 100);
+
+	if (r < 6)
+		return edges[zt_below(rng, ZP_ARRAY_SIZE(edges))];
+	if (r < 9) {
+		size_t s = huge_size - 2 + (size_t)zt_below(rng, 4);
+
+		return s > ZP_MAX_ALLOC ? ZP_MAX_ALLOC : s;
+	}
+	if (r < 29) {
+		unsigned int bits = (unsigned int)zt_below(rng, 9);
+
+		return 1 + (size_t)zt_below(rng, 2ull << bits);
+	}
+	if (r < 89)
+		return 400 + (size_t)zt_below(rng, 1501) +
+		       (size_t)zt_below(rng, 1501);
+	return 3000 + (size_t)zt_below(rng, ZP_MAX_ALLOC - 3000 + 1);
+}
