@@ -344,8 +344,8 @@ out:
 void zp_pool_free(struct zp_pool *pool, zp_handle_t handle)
 {
 	struct zp_class *class = handle_to_class(pool, handle);
-	struct zp_zspage *zsp, *dead = NULL;
 	struct zp_chunk *chunk = NULL;
+	struct zp_zspage *zsp;
 	char *base = NULL;
 	uint64_t he;
 
@@ -364,7 +364,6 @@ void zp_pool_free(struct zp_pool *pool, zp_handle_t handle)
 		zspage_remove(class, zsp);
 		chunk = zsp->chunk;
 		base = zsp->base;
-		dead = zsp;
 		zspage_destroy(class, zsp);
 	} else {
 		zspage_fix_fullness(class, zsp);
@@ -372,7 +371,7 @@ void zp_pool_free(struct zp_pool *pool, zp_handle_t handle)
 	}
 	pthread_mutex_unlock(&class->lock);
 
-	if (dead) {
+	if (chunk) {
 		node_free_pages(pool, chunk, base, class->pages_per_zspage,
 				class->shard);
 		transition_end(pool, class->shard);
