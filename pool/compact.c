@@ -68,8 +68,7 @@ static unsigned int compact_one(struct zp_pool *pool, struct zp_class *class,
 				int node)
 {
 	struct zp_zspage *src, *dst = NULL;
-	struct zp_chunk *chunk = NULL;
-	char *base = NULL;
+	struct zp_dead_zspage dead;
 	uint32_t slot = 0;
 
 	pthread_rwlock_wrlock(&class->migrate);
@@ -99,16 +98,12 @@ static unsigned int compact_one(struct zp_pool *pool, struct zp_class *class,
 		zspage_fix_fullness(class, dst);
 		zspage_check(class, dst);
 	}
-	chunk = src->chunk;
-	base = src->base;
-	transition_begin(pool, class->shard);
-	zspage_destroy(class, src);
+	zspage_retire(pool, class, src, &dead);
 	class->pages_compacted += class->pages_per_zspage;
 	pthread_mutex_unlock(&class->lock);
 	pthread_rwlock_unlock(&class->migrate);
 
-	node_free_pages(pool, chunk, base, class->pages_per_zspage, class->shard);
-	transition_end(pool, class->shard);
+	zspage_release(pool, class, &dead);
 	return class->pages_per_zspage;
 }
 

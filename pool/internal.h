@@ -316,6 +316,21 @@ uint32_t zspage_obj_alloc(struct zp_class *class, struct zp_zspage *zsp,
 void zspage_obj_free(struct zp_class *class, struct zp_zspage *zsp,
 		     uint32_t slot);
 
+/*
+ * A zspage on its way out: its pages go back to the node once the class
+ * lock is dropped. zspage_retire() (class->lock held, the zspage off its
+ * list and empty) destroys it; zspage_release() (no class lock) returns the
+ * pages. Between the two the zspage is in transition.
+ */
+struct zp_dead_zspage {
+	struct zp_chunk *chunk; /* NULL: nothing to release */
+	char *base;
+};
+void zspage_retire(struct zp_pool *pool, struct zp_class *class,
+		   struct zp_zspage *zsp, struct zp_dead_zspage *dead);
+void zspage_release(struct zp_pool *pool, struct zp_class *class,
+		    struct zp_dead_zspage *dead);
+
 /* validate.c: check one live zspage against its class (aborts if wrong).
  * Caller holds class->lock. */
 void zspage_validate(struct zp_class *class, struct zp_zspage *zsp);
@@ -395,6 +410,10 @@ void node_free_pages(struct zp_pool *pool, struct zp_chunk *chunk,
 		     char *base, unsigned int npages, unsigned int shard);
 /* Pages held in the node's stashes. */
 uint64_t node_stashed_pages(struct zp_pool *pool, struct zp_node *node);
+/* New zspages placed on the node for a request that preferred it, or (not
+ * preferred) as a fallback, summed over the shards. */
+uint64_t node_placed(struct zp_pool *pool, struct zp_node *node,
+		     bool preferred);
 /* Return every cached page above the floor now; pages released. */
 uint64_t nodes_trim(struct zp_pool *pool);
 int nodes_for_each_mapping(struct zp_pool *pool,
@@ -451,6 +470,28 @@ struct zp_pool {
 
 /* Account npages entering (positive) or leaving zspages. */
 void pool_account_pages(struct zp_pool *pool, int64_t npages);
+
+/* Add delta to a gauge and raise its high-water mark. */
+static inline void gauge_add(atomic_uint_fast64_t *value,
+			     atomic_uint_fast64_t *max, int64_t delta)
+{
+	uint64_t now = atomic_fetch_add(value, (uint64_t)delta) + (uint64_t)delta;
+	uint64_t old = atomic_load(max);
+
+	while (delta > 0 && now > old &&
+	       !atomic_compare_exchange_weak(max, &old, now))
+		;
+}
+
+/* A gauge's high-water mark as a reader should see it: the mark follows the
+ * value a moment later. */
+static inline uint64_t gauge_max(atomic_uint_fast64_t *value,
+				 atomic_uint_fast64_t *max)
+{
+	uint64_t v = atomic_load(value), m = atomic_load(max);
+
+	return ZP_MAX(v, m);
+}
 
 /* In this order: whoever sees the new transitions count also sees the
  * transition in progress. */

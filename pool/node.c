@@ -314,14 +314,19 @@ static uint64_t node_release(struct zp_pool *pool, struct zp_node *node,
 static void node_account(struct zp_pool *pool, struct zp_node *node,
 			 int64_t npages)
 {
-	uint64_t now = atomic_fetch_add(&node->pages, (uint64_t)npages) +
-		       (uint64_t)npages;
-	uint64_t max = atomic_load(&node->pages_max);
-
-	while (npages > 0 && now > max &&
-	       !atomic_compare_exchange_weak(&node->pages_max, &max, now))
-		;
+	gauge_add(&node->pages, &node->pages_max, npages);
 	pool_account_pages(pool, npages);
+}
+
+uint64_t node_placed(struct zp_pool *pool, struct zp_node *node,
+		     bool preferred)
+{
+	uint64_t n = 0;
+
+	for (unsigned int sh = 0; sh < pool->nr_shards; sh++)
+		n += atomic_load(preferred ? &node->stashes[sh].preferred_zspages :
+					     &node->stashes[sh].fallback_zspages);
+	return n;
 }
 
 /* Pages for a zspage from the node's chunks. */

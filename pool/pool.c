@@ -81,13 +81,7 @@ static int config_check(const struct zp_pool_config *cfg)
 
 void pool_account_pages(struct zp_pool *pool, int64_t npages)
 {
-	uint64_t now = atomic_fetch_add(&pool->pages, (uint64_t)npages) +
-		       (uint64_t)npages;
-	uint64_t max = atomic_load(&pool->pages_max);
-
-	while (npages > 0 && now > max &&
-	       !atomic_compare_exchange_weak(&pool->pages_max, &max, now))
-		;
+	gauge_add(&pool->pages, &pool->pages_max, npages);
 }
 
 int zp_pool_create(const struct zp_pool_config *cfg, struct zp_pool **out)
@@ -344,9 +338,8 @@ out:
 void zp_pool_free(struct zp_pool *pool, zp_handle_t handle)
 {
 	struct zp_class *class = handle_to_class(pool, handle);
-	struct zp_chunk *chunk = NULL;
+	struct zp_dead_zspage dead = {0};
 	struct zp_zspage *zsp;
-	char *base = NULL;
 	uint64_t he;
 
 	pthread_mutex_lock(&class->lock);
@@ -360,22 +353,14 @@ void zp_pool_free(struct zp_pool *pool, zp_handle_t handle)
 	class->bytes_requested -= he_size(he);
 	class->free_calls++;
 	if (zsp->inuse == 0) {
-		transition_begin(pool, class->shard);
 		zspage_remove(class, zsp);
-		chunk = zsp->chunk;
-		base = zsp->base;
-		zspage_destroy(class, zsp);
+		zspage_retire(pool, class, zsp, &dead);
 	} else {
 		zspage_fix_fullness(class, zsp);
 		zspage_check(class, zsp);
 	}
 	pthread_mutex_unlock(&class->lock);
-
-	if (chunk) {
-		node_free_pages(pool, chunk, base, class->pages_per_zspage,
-				class->shard);
-		transition_end(pool, class->shard);
-	}
+	zspage_release(pool, class, &dead);
 }
 
 /* The live entry of a handle; caller holds class->migrate or class->lock. */

@@ -88,9 +88,7 @@ void zp_pool_stats(struct zp_pool *pool, struct zp_pool_stats *st)
 		pthread_mutex_lock(&node->lock);
 		st->cached_pages += node->cached_pages;
 		st->pages_released += node->pages_released;
-		for (unsigned int sh = 0; sh < pool->nr_shards; sh++)
-			st->fallback_zspages +=
-				atomic_load(&node->stashes[sh].fallback_zspages);
+		st->fallback_zspages += node_placed(pool, node, false);
 		st->chunks += node->nr_chunks;
 		st->mapped_bytes += node->nr_chunks * pool->cfg.chunk_bytes;
 		st->metadata_bytes += table_resident_bytes(&node->chunk_table);
@@ -107,8 +105,7 @@ void zp_pool_stats(struct zp_pool *pool, struct zp_pool_stats *st)
 		ZP_ALIGN_UP(pool->nr_nodes * sizeof(struct zp_node),
 			    (size_t)ZP_PAGE_SIZE);
 	st->pages = atomic_load(&pool->pages);
-	/* The maximum follows the count a moment later. */
-	st->pages_max = ZP_MAX(atomic_load(&pool->pages_max), st->pages);
+	st->pages_max = gauge_max(&pool->pages, &pool->pages_max);
 	st->malloc_fail = atomic_load(&pool->malloc_fail);
 	pthread_mutex_lock(&pool->compact_lock);
 	st->compact_runs = pool->compact_runs;
@@ -152,14 +149,9 @@ int zp_pool_node_stats(struct zp_pool *pool, int nid, struct zp_node_stats *st)
 	st->charge_fail = node->charge_fail;
 	pthread_mutex_unlock(&node->lock);
 	st->pages = atomic_load(&node->pages);
-	/* The maximum follows the count a moment later. */
-	st->pages_max = ZP_MAX(atomic_load(&node->pages_max), st->pages);
-	for (unsigned int sh = 0; sh < pool->nr_shards; sh++) {
-		struct zp_stash *stash = &node->stashes[sh];
-
-		st->preferred_zspages += atomic_load(&stash->preferred_zspages);
-		st->fallback_zspages += atomic_load(&stash->fallback_zspages);
-	}
+	st->pages_max = gauge_max(&node->pages, &node->pages_max);
+	st->preferred_zspages = node_placed(pool, node, true);
+	st->fallback_zspages = node_placed(pool, node, false);
 	for (unsigned int c = 0; c < pool->nr_instances; c++) {
 		struct zp_class *class = &pool->classes[c];
 

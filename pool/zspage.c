@@ -161,3 +161,22 @@ void zspage_obj_free(struct zp_class *class, struct zp_zspage *zsp,
 	publish_room(class, zsp->node);
 	track_free(zspage_obj(class, zsp, slot), class->size);
 }
+
+void zspage_retire(struct zp_pool *pool, struct zp_class *class,
+		   struct zp_zspage *zsp, struct zp_dead_zspage *dead)
+{
+	transition_begin(pool, class->shard);
+	dead->chunk = zsp->chunk;
+	dead->base = zsp->base;
+	zspage_destroy(class, zsp);
+}
+
+void zspage_release(struct zp_pool *pool, struct zp_class *class,
+		    struct zp_dead_zspage *dead)
+{
+	if (!dead->chunk)
+		return;
+	node_free_pages(pool, dead->chunk, dead->base, class->pages_per_zspage,
+			class->shard);
+	transition_end(pool, class->shard);
+}

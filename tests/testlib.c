@@ -10,8 +10,10 @@
  * everywhere and any byte can be found from its offset alone.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "pool/pool.h"
 #include "tests/testlib.h"
@@ -92,6 +94,15 @@ void zt_put_num(char *buf, size_t *n, size_t cap, uint64_t v, unsigned int base)
 	} while (v);
 	while (i && *n + 1 < cap)
 		buf[(*n)++] = tmp[--i];
+}
+
+void zt_die_with(int sig, const char *buf, size_t n)
+{
+	if (write(STDERR_FILENO, buf, n) < 0) {
+		/* nothing left to tell */
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
 }
 
 size_t zt_pick_size(uint64_t *rng, size_t huge_size)

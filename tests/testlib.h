@@ -86,6 +86,13 @@ void zt_put_num(char *buf, size_t *n, size_t cap, uint64_t v,
 		unsigned int base);
 
 /**
+ * zt_die_with() - from a signal handler: write buf[0, n) to stderr, then
+ * let the signal do what it would have done without the handler.
+ * Async-signal-safe.
+ */
+void zt_die_with(int sig, const char *buf, size_t n);
+
+/**
  * zt_pick_size() - an object size shaped like a compressed swap page: mostly
  * 0.5..3.5 KiB, a tail of small ones, some that barely compress, and the
  * edges of the size classes and of the huge class (from huge_size).

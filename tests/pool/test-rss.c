@@ -107,11 +107,7 @@ static void report_abort(int sig)
 	zt_put_str(buf, &n, sizeof(buf), "; rerun with ZP_TEST_SEED=0x");
 	zt_put_num(buf, &n, sizeof(buf), seed, 16);
 	zt_put_str(buf, &n, sizeof(buf), "\n");
-	if (write(STDERR_FILENO, buf, n) < 0) {
-		/* nothing left to tell */
-	}
-	signal(sig, SIG_DFL);
-	raise(sig);
+	zt_die_with(sig, buf, n);
 }
 
 #define check(c, fmt, ...)                                      \

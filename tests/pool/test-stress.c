@@ -124,11 +124,7 @@ static void report_abort(int sig)
 	zt_put_str(buf, &n, sizeof(buf), " ZP_TEST_ITERS=");
 	zt_put_num(buf, &n, sizeof(buf), nr_iters, 10);
 	zt_put_str(buf, &n, sizeof(buf), "\n");
-	if (write(STDERR_FILENO, buf, n) < 0) {
-		/* nothing left to tell */
-	}
-	signal(sig, SIG_DFL);
-	raise(sig);
+	zt_die_with(sig, buf, n);
 }
 
 static void report_failure(void)
