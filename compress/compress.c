@@ -143,13 +143,15 @@ int comp_describe(char *buf, size_t len)
 	return (int)pos;
 }
 
-/* Parse a whole decimal int, sign allowed. */
+/* Parse a whole decimal int: digits with an optional minus sign, nothing
+ * else (strtol alone would take spaces and a plus sign too). */
 static int parse_level(const char *s, int *out)
 {
+	const char *digits = *s == '-' ? s + 1 : s;
 	char *end;
 	long v;
 
-	if (!*s)
+	if (*digits < '0' || *digits > '9')
 		return -EINVAL;
 	errno = 0;
 	v = strtol(s, &end, 10);
@@ -168,7 +170,9 @@ int comp_spec_parse(const char *text, struct comp_spec *spec, char *err,
 	size_t pos = 0;
 	int id, level;
 
-	if (err && errlen)
+	if (!err)
+		errlen = 0;
+	if (errlen)
 		err[0] = '\0';
 	for (id = 0; id < NR_COMP_BACKENDS; id++) {
 		const char *name = backend_names[id];
@@ -339,6 +343,7 @@ int comp_compress(struct comp_ctx *ctx, struct comp_spec spec,
 	 * library give up as soon as it would pass threshold - 1 bytes. */
 	n = b->compress(ctx->state[spec.backend], spec.level, page, ctx->out,
 			ctx->raw_threshold - 1);
+	zp_assert(n <= (ssize_t)ctx->raw_threshold - 1);
 	if (n <= 0) {
 		if (n < 0)
 			stat_add(ctx, compress_errors, 1);

@@ -47,7 +47,8 @@ enum comp_backend_id {
 
 /* An algorithm and its level: the lz4 level is LZ4_compress_fast()'s
  * acceleration (higher is faster and compresses less), the lz4hc and zstd
- * levels are those libraries' compression levels (higher compresses more). */
+ * levels are those libraries' compression levels (higher compresses more;
+ * zstd's 0 is its default, 3, and negative ones are `zstd --fast=N`). */
 struct comp_spec {
 	int backend; /* enum comp_backend_id */
 	int level;
@@ -72,7 +73,8 @@ enum comp_kind {
 struct comp_result {
 	enum comp_kind kind;
 	/* How to read the object back: comp_decompress(ctx, tag, ...). Set
-	 * for RAW (the raw tag) and COMPRESSED; 0 for SAME. */
+	 * for RAW (the raw tag) and COMPRESSED; 0 for SAME, which is also the
+	 * raw tag: keep the kind to tell them apart. */
 	comp_tag_t tag;
 	/* Bytes to store: 0 for SAME, COMP_PAGE_SIZE for RAW. */
 	uint32_t len;

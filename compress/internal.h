@@ -31,10 +31,11 @@ struct comp_backend {
 	void (*state_free)(void *state);
 
 	/*
-	 * Compress COMP_PAGE_SIZE bytes of src into at most cap bytes of dst
-	 * (cap < COMP_PAGE_SIZE). Returns the length, 0 when the output would
-	 * not fit in cap, or a negative errno when the library failed for
-	 * another reason.
+	 * Compress COMP_PAGE_SIZE bytes of src into at most cap bytes
+	 * (cap < COMP_PAGE_SIZE). dst has room for COMP_OUT_BYTES, for
+	 * libraries that want slack beyond what they produce. Returns the
+	 * length, 0 exactly when the output would be longer than cap, or a
+	 * negative errno when the library failed for another reason.
 	 */
 	ssize_t (*compress)(void *state, int level, const void *src, void *dst,
 			    size_t cap);
@@ -61,6 +62,10 @@ extern const struct comp_backend comp_backend_zstd;
 /* compress.c: indexed by enum comp_backend_id, NULL where not built. */
 extern const struct comp_backend *const comp_backends[NR_COMP_BACKENDS];
 
+/* A page plus the slack zstd asks for beyond its output (it refuses a
+ * buffer less than about 9 bytes longer than the frame it writes). */
+#define COMP_OUT_BYTES (COMP_PAGE_SIZE + 64)
+
 struct comp_ctx {
 	void *state[NR_COMP_BACKENDS];
 	unsigned raw_threshold;
@@ -68,7 +73,7 @@ struct comp_ctx {
 	 * reader on another thread sees whole values. */
 	struct comp_stats stats;
 	/* Output of the last compression. */
-	unsigned char out[COMP_PAGE_SIZE] zp_cacheline_aligned;
+	unsigned char out[COMP_OUT_BYTES] zp_cacheline_aligned;
 };
 
 #endif /* ZP_COMPRESS_INTERNAL_H */

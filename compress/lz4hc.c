@@ -9,6 +9,10 @@
  * the first block of a new stream: the tables keep stale entries, but the
  * reset moves the stream's origin past the 64 KiB window, so no page can
  * refer to an earlier one (what lz4frame does for independent blocks).
+ *
+ * Levels stop at 9: from LZ4HC_CLEVEL_OPT_MIN (10) on, lz4hc runs its
+ * optimal parser, which liblz4 as distributions build it (LZ4HC_HEAPMODE)
+ * mallocs 64 KiB for on every call, and the I/O path must not allocate.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -40,7 +44,7 @@ const struct comp_backend comp_backend_lz4hc = {
 	.name = "lz4hc",
 	.level_word = "level",
 	.min_level = 1,
-	.max_level = LZ4HC_CLEVEL_MAX,
+	.max_level = LZ4HC_CLEVEL_OPT_MIN - 1,
 	.default_level = LZ4HC_CLEVEL_DEFAULT,
 	.selectable = true,
 	.state_new = lz4hc_state_new,

@@ -11,7 +11,8 @@
  *
  * Frames are written without magic number, content size or dictionary id:
  * the tag already says "zstd" and the size is always one page, and the
- * five bytes saved are over 0.3% of an average compressed page.
+ * five bytes saved are over 0.3% of an average compressed page. Objects are
+ * decoded as exactly one frame that fills exactly one page.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -115,9 +116,12 @@ static ssize_t zstd_compress(void *p, int level, const void *src, void *dst,
 			return -EINVAL;
 		st->level = level;
 	}
-	n = ZSTD_compress2(st->cctx, dst, cap, src, COMP_PAGE_SIZE);
+	/* Given exactly cap bytes, zstd gives up on frames a few bytes
+	 * shorter than cap, so it writes into the whole buffer and the length
+	 * is compared afterwards. */
+	n = ZSTD_compress2(st->cctx, dst, COMP_OUT_BYTES, src, COMP_PAGE_SIZE);
 	if (!ZSTD_isError(n))
-		return (ssize_t)n;
+		return n <= cap ? (ssize_t)n : 0;
 	if (ZSTD_getErrorCode(n) == ZSTD_error_dstSize_tooSmall)
 		return 0;
 	/* A failed call leaves the context mid-frame; start the next one
@@ -129,12 +133,34 @@ static ssize_t zstd_compress(void *p, int level, const void *src, void *dst,
 static int zstd_decompress(void *p, const void *src, size_t len, void *dst)
 {
 	struct zstd_state *st = p;
-	size_t n;
+	const unsigned char *ip = src, *iend = ip + len;
+	unsigned char *op = dst, *oend = op + COMP_PAGE_SIZE;
+	size_t need, n;
 
 	if (len == 0 || len > ZSTD_COMPRESSBOUND(COMP_PAGE_SIZE))
 		return -EBADMSG;
-	n = ZSTD_decompressDCtx(st->dctx, dst, COMP_PAGE_SIZE, src, len);
-	return !ZSTD_isError(n) && n == COMP_PAGE_SIZE ? 0 : -EBADMSG;
+	/*
+	 * One frame, block by block: the bufferless API asks for exact sizes
+	 * and reads nothing else. ZSTD_decompressDCtx() would go on to look
+	 * for a further frame in what is left, and libzstd before 1.5.5 reads
+	 * a 4-byte magic number there even when 1 to 3 bytes are left
+	 * (facebook/zstd#3592): objects of 1-3 bytes, or a frame followed by
+	 * 1-3 bytes, would be read past their end. One frame also means no
+	 * trailing bytes are accepted.
+	 */
+	if (ZSTD_isError(ZSTD_decompressBegin(st->dctx)))
+		return -EBADMSG;
+	while ((need = ZSTD_nextSrcSizeToDecompress(st->dctx)) != 0) {
+		if (need > (size_t)(iend - ip))
+			return -EBADMSG;
+		n = ZSTD_decompressContinue(st->dctx, op, (size_t)(oend - op),
+					    ip, need);
+		if (ZSTD_isError(n))
+			return -EBADMSG;
+		ip += need;
+		op += n;
+	}
+	return ip == iend && op == oend ? 0 : -EBADMSG;
 }
 
 const struct comp_backend comp_backend_zstd = {
