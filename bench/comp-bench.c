@@ -260,6 +260,19 @@ static double cpu_now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/*
+ * The end of a timed pass begun at t0: its seconds. sum, what the pass
+ * computed, goes into b->sink so that the pass is no work the compiler may
+ * drop; the clock is read first, so that this is not charged to the pass.
+ */
+static double pass_end(struct bench *b, double t0, uint64_t sum)
+{
+	double secs = cpu_now() - t0;
+
+	b->sink += sum;
+	return secs;
+}
+
 static double mbps(uint64_t bytes, double s)
 {
 	return s > 0 ? bytes / s / 1e6 : 0;
@@ -488,9 +501,7 @@ static double ours_compress_range(struct bench *b, struct comp_spec spec,
 		(void)comp_compress(b->ctx, spec, b->ps.page[i], &res);
 		sum += res.len;
 	}
-	t0 = cpu_now() - t0;
-	b->sink += sum;
-	return t0;
+	return pass_end(b, t0, sum);
 }
 
 static int ours_decompress_one(struct bench *b, const struct obj *o,
@@ -515,9 +526,7 @@ static double ours_decompress_range(struct bench *b, struct comp_spec spec,
 		sum += (unsigned)ours_decompress_one(b, &b->ours.obj[i], b->out);
 		sum += b->out[i % PAGE];
 	}
-	t0 = cpu_now() - t0;
-	b->sink += sum;
-	return t0;
+	return pass_end(b, t0, sum);
 }
 
 static const char *const kind_name[NR_COMP_KINDS] = {
@@ -665,9 +674,7 @@ static double lib_compress_range(struct bench *b, struct comp_spec spec,
 	default:
 		break;
 	}
-	t0 = cpu_now() - t0;
-	b->sink += sum;
-	return t0;
+	return pass_end(b, t0, sum);
 }
 
 static double lib_decompress_range(struct bench *b, struct comp_spec spec,
@@ -697,9 +704,7 @@ static double lib_decompress_range(struct bench *b, struct comp_spec spec,
 	default:
 		break;
 	}
-	t0 = cpu_now() - t0;
-	b->sink += sum;
-	return t0;
+	return pass_end(b, t0, sum);
 }
 
 static size_t lib_verify(struct bench *b, struct comp_spec spec,
@@ -996,25 +1001,6 @@ static int write_tool_file(const struct zp_corpus *c)
 	return 0;
 }
 
-/* s in single quotes for sh, each ' written as '\''. */
-static char *shell_quote(const char *s)
-{
-	char *q = xmalloc(strlen(s) * 4 + 3), *p = q;
-
-	*p++ = '\'';
-	for (; *s; s++) {
-		if (*s == '\'') {
-			memcpy(p, "'\\''", 4);
-			p += 4;
-		} else {
-			*p++ = *s;
-		}
-	}
-	*p++ = '\'';
-	*p = '\0';
-	return q;
-}
-
 /*
  * The tools draw their progress on one terminal line, going back to its
  * start with a carriage return, and end with the level written over the
@@ -1059,8 +1045,12 @@ static void run_tool(const char *tool, const char *level)
 		printf("    (not installed, skipped)\n");
 		return;
 	}
-	quoted_exe = shell_quote(exe);
-	quoted_file = shell_quote(tool_file);
+	quoted_exe = zt_shell_quote(exe);
+	quoted_file = zt_shell_quote(tool_file);
+	if (!quoted_exe || !quoted_file) {
+		fprintf(stderr, PROG ": out of memory\n");
+		exit(1);
+	}
 	cmd = xmalloc(strlen(quoted_exe) + strlen(quoted_file) + 64);
 	sprintf(cmd, "%s %s -B4096 %s 2>&1", quoted_exe, level, quoted_file);
 	free(quoted_exe);

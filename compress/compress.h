@@ -173,7 +173,7 @@ struct comp_ctx;
 
 /*
  * A context with working memory for every backend this build has (about
- * 700 KiB with all three). raw_threshold: a page whose compressed size
+ * 640 KiB with all three). raw_threshold: a page whose compressed size
  * would be this many bytes or more is stored raw; 0 means COMP_PAGE_SIZE
  * (only pages that do not shrink at all). The daemon passes the pool's
  * huge-class size, at and above which an object takes a whole page anyway.

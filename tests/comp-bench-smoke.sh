@@ -7,34 +7,9 @@
 # compared against a target: timings depend on the machine (and on the
 # sanitizers), and the compressors have tests of their own.
 
-top_builddir=${top_builddir:-.}
-bench=$top_builddir/bench/comp-bench
+. "${top_srcdir:-$(dirname "$0")/..}/tests/smoke-lib.sh"
 
-if [ ! -x "$bench" ]; then
-	echo "comp-bench-smoke: cannot find '$bench': build it first" >&2
-	exit 1
-fi
-
-out=$(mktemp "${TMPDIR:-/tmp}/comp-bench-smoke.XXXXXX") || exit 1
-trap 'rm -f "$out"' EXIT
-
-"$bench" --quick >"$out"
-rc=$?
-cat "$out"
-if [ "$rc" -ne 0 ]; then
-	echo "comp-bench-smoke: comp-bench --quick exited with status $rc" >&2
-	exit 1
-fi
-
-fail=0
-expect() {
-	# expect WHAT COUNT PATTERN: at least COUNT lines match PATTERN
-	n=$(grep -cE "$3" "$out")
-	if [ "$n" -lt "$2" ]; then
-		echo "comp-bench-smoke: missing $1 (expected $2 lines matching '$3', got $n)" >&2
-		fail=1
-	fi
-}
+run_quick comp-bench
 
 num='[0-9]+\.[0-9]+'
 int='[0-9]+'

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "tests/corpus.h"
+#include "tests/testlib.h"
 #include "zp-compiler.h"
 
 #define CORPUS_NAME "anon-96m.bin.zst"
@@ -150,27 +151,6 @@ static int is_zstd(const char *path)
 	return got == sizeof(head) && !memcmp(head, zstd_magic, sizeof(head));
 }
 
-/* The path in single quotes for sh, each ' written as '\''. */
-static char *shell_quote(const char *s)
-{
-	char *q = malloc(strlen(s) * 4 + 3), *p = q;
-
-	if (!q)
-		return NULL;
-	*p++ = '\'';
-	for (; *s; s++) {
-		if (*s == '\'') {
-			memcpy(p, "'\\''", 4);
-			p += 4;
-		} else {
-			*p++ = *s;
-		}
-	}
-	*p++ = '\'';
-	*p = '\0';
-	return q;
-}
-
 /*
  * Read up to cap bytes into buf, then count (and drop) whatever follows, so
  * that a file of the wrong size can be reported with its real size.
@@ -217,7 +197,7 @@ static int load_zstd(const char *path, unsigned char *buf, size_t *total,
 		     char *err, size_t errlen)
 {
 	static const char prefix[] = "zstd -dcq -- ";
-	char *quoted = shell_quote(path), *cmd = NULL;
+	char *quoted = zt_shell_quote(path), *cmd = NULL;
 	FILE *f;
 	int ret, status;
 
@@ -329,4 +309,29 @@ void zp_corpus_free(struct zp_corpus *corpus)
 	free(corpus->data);
 	corpus->data = NULL;
 	corpus->nr_pages = 0;
+}
+
+/* Printed with printf(), not cmocka's print_message(): corpus.c is linked
+ * into the benchmarks too, which have no cmocka. Both write to stdout,
+ * which is what keeps the comment in its place among the TAP lines. */
+int zp_corpus_setup(void **state, struct zp_corpus *corpus, size_t *nr_pages)
+{
+	char err[512];
+
+	/* set first: cmocka may run the teardown after a failed setup */
+	*state = corpus;
+	if (zp_corpus_load(corpus, err, sizeof(err))) {
+		printf("# cannot load the corpus: %s\n", err);
+		fflush(stdout);
+		return -1;
+	}
+	if (nr_pages && *nr_pages > corpus->nr_pages)
+		*nr_pages = corpus->nr_pages;
+	return 0;
+}
+
+int zp_corpus_teardown(void **state)
+{
+	zp_corpus_free(*state);
+	return 0;
 }

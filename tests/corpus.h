@@ -31,6 +31,23 @@ struct zp_corpus {
 int zp_corpus_load(struct zp_corpus *corpus, char *err, size_t errlen);
 void zp_corpus_free(struct zp_corpus *corpus);
 
+/**
+ * zp_corpus_setup() - zp_corpus_load() for a cmocka group setup, which
+ * passes its state: *state is set to corpus for zp_corpus_teardown(). On
+ * failure prints "# cannot load the corpus: <reason>" to stdout, a TAP
+ * comment as cmocka's print_message() writes it, and returns -1, which
+ * fails the group; 0 when loaded. A test that takes the first *nr_pages
+ * pages passes nr_pages, which is lowered to the corpus's size; others pass
+ * NULL.
+ */
+int zp_corpus_setup(void **state, struct zp_corpus *corpus, size_t *nr_pages);
+
+/**
+ * zp_corpus_teardown() - a cmocka group teardown: frees the corpus that
+ * zp_corpus_setup() put in *state. Returns 0.
+ */
+int zp_corpus_teardown(void **state);
+
 static inline const unsigned char *zp_corpus_page(const struct zp_corpus *c,
 						  size_t i)
 {

@@ -2,7 +2,8 @@
 /*
  * testlib.c - the helpers every test and the benchmark would otherwise carry
  * a copy of: splitmix64 and what is drawn from it, seeded object patterns,
- * environment overrides, and number formatting for abort handlers.
+ * environment overrides, quoting for sh, and number formatting for abort
+ * handlers.
  *
  * Patterns are made a 64-bit word at a time: word k of the pattern of seed s
  * is zt_mix64(s + k * ZT_GOLDEN_GAMMA), laid out least significant byte
@@ -13,6 +14,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "pool/pool.h"
@@ -75,6 +77,27 @@ uint64_t zt_env_u64(const char *prog, const char *name, uint64_t def)
 		exit(1);
 	}
 	return v;
+}
+
+/* At most 4 bytes for each of s (a ' becomes 4), 2 quotes and the NUL. */
+char *zt_shell_quote(const char *s)
+{
+	char *q = malloc(strlen(s) * 4 + 3), *p = q;
+
+	if (!q)
+		return NULL;
+	*p++ = '\'';
+	for (; *s; s++) {
+		if (*s == '\'') {
+			memcpy(p, "'\\''", 4);
+			p += 4;
+		} else {
+			*p++ = *s;
+		}
+	}
+	*p++ = '\'';
+	*p = '\0';
+	return q;
 }
 
 void zt_put_str(char *buf, size_t *n, size_t cap, const char *s)

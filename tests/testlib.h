@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * testlib.h - small helpers shared by the tests and the benchmark: a seeded
- * generator, object patterns, environment overrides and messages an abort
- * handler can build without stdio.
+ * generator, object patterns, environment overrides, quoting for sh and
+ * messages an abort handler can build without stdio.
  *
  * Everything random comes from splitmix64 and a caller's state of 64 bits, so
  * that a run is fixed by its seed and a failure repeats. The state is the
@@ -69,6 +69,13 @@ void zt_pattern(unsigned char *obj, uint64_t seed, size_t off, size_t len);
  * prints "prog: cannot parse NAME='value'" and exits with status 1.
  */
 uint64_t zt_env_u64(const char *prog, const char *name, uint64_t def);
+
+/**
+ * zt_shell_quote() - s in single quotes for sh, each ' written as '\'', so
+ * that a path may go into a popen() command whatever it holds.
+ * Returns a string to free(), or NULL when out of memory.
+ */
+char *zt_shell_quote(const char *s);
 
 /**
  * zt_put_str() - append string s to buf, which holds *n bytes of cap.

@@ -1,21 +1,17 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * test-compress.c - unit tests of compress/: backends, specs and tags,
- * same-filled pages, the raw decision and its threshold, corrupt input,
- * counters, and a context whose algorithm changes between pages.
+ * test-compress.c - unit tests of compress/ that take it at its word:
+ * backends, specs and tags, same-filled pages, the raw decision and its
+ * threshold, counters, levels that match their libraries, and a context
+ * whose algorithm changes between pages. test-corrupt.c feeds the decoders
+ * damaged and malformed input; test-roundtrip.c runs the real corpus.
  *
- * Pages are synthetic and made from a seed, so that a failure repeats:
- *   random    zt_rand() bytes, which no backend can shrink
- *   text      words, numbers and pointers strung together, which shrink
- *             about as much as heap data does
- *   tunable   a random prefix followed by text or zeros: the prefix's length
- *             moves the compressed size across any raw threshold
- * test-roundtrip.c does the same on the real corpus.
- *
- * Decoded pages are written inside a larger buffer between guard bytes, so
- * that a decoder writing past the page shows in a plain build too. Inputs
- * to comp_decompress() are first copied to the very end of a heap block, so
- * that AddressSanitizer catches any read past src + len.
+ * Pages are synthetic and made from a seed (helpers.h: random, text, and
+ * tunable pages, whose random prefix moves the compressed size across any
+ * raw threshold), so that a failure repeats. Decoded pages land between
+ * guard bytes and decoder input sits at the very end of a heap block
+ * (ct_guarded, ct_decompress_exact()), so that writes out of the page show
+ * in a plain build and reads past the input under AddressSanitizer.
  *
  * zstd cases are compiled only when configure found libzstd (HAVE_ZSTD,
  * from the forced config.h).
@@ -42,48 +38,15 @@
 #endif
 
 #include "compress/compress.h"
+#include "tests/compress/helpers.h"
 #include "tests/testlib.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define PAGE	      COMP_PAGE_SIZE
 
-/* The tag of a page stored as it is. */
-#define RAW_TAG ((comp_tag_t)(COMP_RAW << COMP_TAG_LEVEL_BITS))
-
 /* ------------------------------------------------------------------------ */
-/* Helpers                                                                   */
+/* Helpers of this file's tests only (the shared ones are in helpers.c)     */
 /* ------------------------------------------------------------------------ */
-
-/* Backends an operator may select in this build, in id order. */
-static const int selectable[] = {
-	COMP_LZ4,
-	COMP_LZ4HC,
-#ifdef HAVE_ZSTD
-	COMP_ZSTD,
-#endif
-};
-
-/* A few specs per backend: both ends of each range and the defaults. */
-static const struct comp_spec sample_specs[] = {
-	{COMP_LZ4, 1},	   {COMP_LZ4, 2},   {COMP_LZ4, 4096},
-	{COMP_LZ4HC, 1},   {COMP_LZ4HC, 5}, {COMP_LZ4HC, 9},
-#ifdef HAVE_ZSTD
-	{COMP_ZSTD, -100}, {COMP_ZSTD, -5}, {COMP_ZSTD, 1},
-	{COMP_ZSTD, 3},	   {COMP_ZSTD, 19}, {COMP_ZSTD, 22},
-#endif
-};
-
-/* "name:level" for messages; a few rotating buffers so that one message
- * may name several specs. */
-static const char *spec_str(struct comp_spec spec)
-{
-	static char bufs[4][48];
-	static unsigned int next;
-	char *buf = bufs[next++ % ARRAY_SIZE(bufs)];
-
-	comp_spec_format(spec, buf, sizeof(bufs[0]));
-	return buf;
-}
 
 /* The levels worth testing: every one of lz4hc and zstd, a sample of lz4's
  * 4096 accelerations that includes both ends and the tag's edges. */
@@ -107,155 +70,6 @@ static size_t levels_of(int backend, int *out, size_t cap)
 		out[n++] = level;
 	}
 	return n;
-}
-
-static void fill_word(unsigned char *page, uint64_t word)
-{
-	for (size_t i = 0; i < PAGE; i += sizeof(word))
-		memcpy(page + i, &word, sizeof(word));
-}
-
-static void make_random_page(unsigned char *page, uint64_t seed)
-{
-	uint64_t rng = seed;
-
-	for (size_t i = 0; i < PAGE; i += 8) {
-		uint64_t w = zt_rand(&rng);
-
-		memcpy(page + i, &w, sizeof(w));
-	}
-}
-
-/* Pieces of the sort of text a Python or Node.js heap is full of. */
-static const char *const text_words[] = {
-	"\"id\": ",    "\"name\": \"",
-	"\"value\": ", "\"children\": [",
-	"], ",	       "null",
-	"true",	       "false",
-	"{",	       "}",
-	", ",	       "\"",
-	"user",	       "config",
-	"timestamp",   "0.5",
-	"Object",      "function",
-	"prototype",   "length",
-	"undefined",   "string",
-	"key",	       "\n",
-	"    ",	       "__proto__",
-	"Map",	       "utf-8",
-};
-
-/* Words (70%), decimal numbers (20%) and 8-byte pointers (10%): lz4 makes
- * a page of it about half its size. */
-static void make_text_page(unsigned char *page, uint64_t seed)
-{
-	uint64_t rng = zt_mix64(seed);
-	size_t n = 0;
-
-	while (n < PAGE) {
-		unsigned int r = (unsigned int)zt_below(&rng, 100);
-		char tmp[32];
-		const char *s = tmp;
-		size_t len;
-
-		if (r < 70) {
-			s = text_words[zt_below(&rng, ARRAY_SIZE(text_words))];
-			len = strlen(s);
-		} else if (r < 90) {
-			len = (size_t)snprintf(
-				tmp, sizeof(tmp), "%llu",
-				(unsigned long long)zt_below(&rng, 1000000));
-		} else {
-			uint64_t p = 0x00007f0000000000ull |
-				     (zt_rand(&rng) & 0xfffffff8ull);
-
-			memcpy(tmp, &p, sizeof(p));
-			len = sizeof(p);
-		}
-		if (len > PAGE - n)
-			len = PAGE - n;
-		memcpy(page + n, s, len);
-		n += len;
-	}
-}
-
-/* nrandom random bytes, then text (text) or zeros. */
-static void make_tunable_page(unsigned char *page, uint64_t seed,
-			      size_t nrandom, bool text)
-{
-	if (text)
-		make_text_page(page, seed);
-	else
-		memset(page, 0, PAGE);
-	zt_pattern(page, seed, 0, nrandom);
-}
-
-/* An output page between guard bytes. */
-#define GUARD	   256
-#define GUARD_BYTE 0xa5
-struct guarded {
-	unsigned char bytes[GUARD + PAGE + GUARD];
-};
-
-static unsigned char *guard_arm(struct guarded *g)
-{
-	memset(g->bytes, GUARD_BYTE, sizeof(g->bytes));
-	return g->bytes + GUARD;
-}
-
-static void guard_check(const struct guarded *g, const char *what)
-{
-	for (size_t i = 0; i < GUARD; i++) {
-		if (g->bytes[i] != GUARD_BYTE)
-			fail_msg("%s: wrote %zu bytes before the page", what,
-				 GUARD - i);
-		if (g->bytes[GUARD + PAGE + i] != GUARD_BYTE)
-			fail_msg("%s: wrote past the page at +%zu", what, i);
-	}
-}
-
-/* comp_decompress() of len bytes copied to the end of a heap block, where
- * AddressSanitizer sees a read past them. */
-static int decompress_exact(struct comp_ctx *ctx, comp_tag_t tag,
-			    const void *src, size_t len, void *page)
-{
-	unsigned char *block = malloc(len + 1);
-	int ret;
-
-	assert_non_null(block);
-	memcpy(block + 1, src, len);
-	ret = comp_decompress(ctx, tag, block + 1, len, page);
-	free(block);
-	return ret;
-}
-
-static struct comp_ctx *new_ctx(unsigned int threshold)
-{
-	struct comp_ctx *ctx = comp_ctx_new(threshold);
-
-	if (!ctx)
-		fail_msg("cannot make a context with threshold %u: %s",
-			 threshold, strerror(errno));
-	return ctx;
-}
-
-static struct comp_stats stats_of(const struct comp_ctx *ctx)
-{
-	struct comp_stats s;
-
-	comp_ctx_stats(ctx, &s);
-	return s;
-}
-
-static void assert_stats_equal(const struct comp_stats *got,
-			       const struct comp_stats *want)
-{
-#define CHECK_FIELD(name, desc)                                        \
-	if (got->name != want->name)                                   \
-		fail_msg("counter '%s' is %llu, expected %llu", #name, \
-			 (unsigned long long)got->name,                \
-			 (unsigned long long)want->name);
-	COMP_STAT_FIELDS(CHECK_FIELD)
-#undef CHECK_FIELD
 }
 
 /* Whether word occurs in msg as a whole word (letters and digits). */
@@ -347,8 +161,8 @@ static void test_backends(void **state)
 			 -EINVAL);
 
 	/* every level of every backend is valid, nothing outside */
-	for (size_t i = 0; i < ARRAY_SIZE(selectable); i++) {
-		int id = selectable[i];
+	for (size_t i = 0; i < ARRAY_SIZE(ct_selectable); i++) {
+		int id = ct_selectable[i];
 
 		assert_int_equal(comp_backend_levels(id, &min, &max, &dl), 0);
 		assert_true(min <= dl && dl <= max);
@@ -374,8 +188,9 @@ static void expect_parse(const char *text, int backend, int level)
 	if (ret)
 		fail_msg("'%s' does not parse (%d): %s", text, ret, err);
 	if (spec.backend != backend || spec.level != level)
-		fail_msg("'%s' parsed as %s, expected %s", text, spec_str(spec),
-			 spec_str((struct comp_spec){backend, level}));
+		fail_msg("'%s' parsed as %s, expected %s", text,
+			 ct_spec_str(spec),
+			 ct_spec_str((struct comp_spec){backend, level}));
 	/* NULL err is allowed on success too */
 	spec = (struct comp_spec){-1, -1};
 	assert_int_equal(comp_spec_parse(text, &spec, NULL, 0), 0);
@@ -386,8 +201,8 @@ static void expect_parse(const char *text, int backend, int level)
 static void test_spec_parse(void **state)
 {
 	(void)state;
-	for (size_t i = 0; i < ARRAY_SIZE(selectable); i++) {
-		int id = selectable[i], min, max, def;
+	for (size_t i = 0; i < ARRAY_SIZE(ct_selectable); i++) {
+		int id = ct_selectable[i], min, max, def;
 		char upper[16], text[32];
 		const char *name = comp_backend_name(id);
 		size_t j;
@@ -438,7 +253,7 @@ static void expect_parse_error(const char *text, const char *subject,
 	ret = comp_spec_parse(text, &spec, err, sizeof(err));
 	if (ret != -EINVAL)
 		fail_msg("'%s': expected -EINVAL, got %d (%s)", text, ret,
-			 spec_str(spec));
+			 ct_spec_str(spec));
 	len = strnlen(err, sizeof(err));
 	if (len == 0 || len >= sizeof(err) - 1)
 		fail_msg("'%s': message of %zu bytes", text, len);
@@ -463,7 +278,7 @@ static void test_spec_parse_errors(void **state)
 	static const char *const unknown[] = {"foo", "",       "raw",  "lz4x",
 					      "lz",  "zstd2",  " lz4", "lz4 ",
 					      "RAW", "lz4hc4", "-",    "lz5:1"};
-	const char *avail[ARRAY_SIZE(selectable) + 1];
+	const char *avail[ARRAY_SIZE(ct_selectable) + 1];
 	struct {
 		const char *text, *subject, *backend, *range;
 	} bad_levels[] = {
@@ -498,9 +313,9 @@ static void test_spec_parse_errors(void **state)
 	int min, max, def;
 
 	(void)state;
-	for (size_t i = 0; i < ARRAY_SIZE(selectable); i++)
-		avail[i] = comp_backend_name(selectable[i]);
-	avail[ARRAY_SIZE(selectable)] = NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(ct_selectable); i++)
+		avail[i] = comp_backend_name(ct_selectable[i]);
+	avail[ARRAY_SIZE(ct_selectable)] = NULL;
 
 	for (size_t i = 0; i < ARRAY_SIZE(unknown); i++) {
 		const char *colon = strchr(unknown[i], ':');
@@ -536,10 +351,10 @@ static void test_spec_parse_errors(void **state)
 		} else {
 			int id = COMP_LZ4;
 
-			for (size_t j = 0; j < ARRAY_SIZE(selectable); j++)
-				if (!strcmp(comp_backend_name(selectable[j]),
+			for (size_t j = 0; j < ARRAY_SIZE(ct_selectable); j++)
+				if (!strcmp(comp_backend_name(ct_selectable[j]),
 					    bad_levels[i].backend))
-					id = selectable[j];
+					id = ct_selectable[j];
 			assert_int_equal(
 				comp_backend_levels(id, &min, &max, &def), 0);
 			snprintf(range, sizeof(range), "%d..%d", min, max);
@@ -616,12 +431,13 @@ static void test_spec_parse_null_err(void **state)
 static void test_spec_format(void **state)
 {
 	(void)state;
-	for (size_t i = 0; i < ARRAY_SIZE(selectable); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(ct_selectable); i++) {
 		int levels[200];
-		size_t n = levels_of(selectable[i], levels, ARRAY_SIZE(levels));
+		size_t n =
+			levels_of(ct_selectable[i], levels, ARRAY_SIZE(levels));
 
 		for (size_t j = 0; j < n; j++) {
-			struct comp_spec spec = {selectable[i], levels[j]};
+			struct comp_spec spec = {ct_selectable[i], levels[j]};
 			struct comp_spec back = {-1, -1};
 			char buf[64], small[4], err[256];
 			int len = comp_spec_format(spec, buf, sizeof(buf));
@@ -633,7 +449,7 @@ static void test_spec_format(void **state)
 			if (back.backend != spec.backend ||
 			    back.level != spec.level)
 				fail_msg("'%s' parsed back as %s", buf,
-					 spec_str(back));
+					 ct_spec_str(back));
 			/* snprintf's convention */
 			assert_int_equal(comp_spec_format(spec, NULL, 0), len);
 			memset(small, '#', sizeof(small));
@@ -655,8 +471,8 @@ static void test_describe(void **state)
 	assert_true(len > 0);
 	assert_int_equal(len, (int)strlen(buf));
 	assert_int_equal(comp_describe(NULL, 0), len);
-	for (size_t i = 0; i < ARRAY_SIZE(selectable); i++) {
-		int id = selectable[i], min, max, def;
+	for (size_t i = 0; i < ARRAY_SIZE(ct_selectable); i++) {
+		int id = ct_selectable[i], min, max, def;
 		char range[32], dflt[32];
 
 		assert_int_equal(comp_backend_levels(id, &min, &max, &def), 0);
@@ -691,28 +507,29 @@ static void test_tags(void **state)
 
 	(void)state;
 	memset(seen, 0, sizeof(seen));
-	for (size_t i = 0; i < ARRAY_SIZE(selectable); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(ct_selectable); i++) {
 		int levels[200];
-		size_t n = levels_of(selectable[i], levels, ARRAY_SIZE(levels));
+		size_t n =
+			levels_of(ct_selectable[i], levels, ARRAY_SIZE(levels));
 
 		for (size_t j = 0; j < n; j++) {
-			struct comp_spec s = {selectable[i], levels[j]};
+			struct comp_spec s = {ct_selectable[i], levels[j]};
 			comp_tag_t tag = comp_spec_tag(s);
 
 			if (seen[tag])
 				fail_msg("%s has the tag %#x of another spec",
-					 spec_str(s), tag);
+					 ct_spec_str(s), tag);
 			seen[tag] = 1;
 			assert_int_equal(tag >> COMP_TAG_LEVEL_BITS, s.backend);
 			assert_int_equal(comp_tag_spec(tag, &spec), 0);
 			if (spec.backend != s.backend || spec.level != s.level)
 				fail_msg("tag %#x of %s decodes to %s", tag,
-					 spec_str(s), spec_str(spec));
+					 ct_spec_str(s), ct_spec_str(spec));
 		}
 	}
 
 	/* the raw tag */
-	assert_int_equal(comp_tag_spec(RAW_TAG, &spec), 0);
+	assert_int_equal(comp_tag_spec(CT_RAW_TAG, &spec), 0);
 	assert_int_equal(spec.backend, COMP_RAW);
 
 	/* Every tag there is: valid exactly when the backend is known and the
@@ -771,7 +588,7 @@ static void check_same_page(unsigned char *page, uint64_t w)
 {
 	uint64_t got = ~w;
 
-	fill_word(page, w);
+	ct_fill_word(page, w);
 	if (!comp_page_same_filled(page, &got))
 		fail_msg("page of %#llx (at %p) not found same-filled",
 			 (unsigned long long)w, (void *)page);
@@ -806,7 +623,7 @@ static void test_same_filled(void **state)
 		for (size_t off = 1; off < 8; off++) {
 			unsigned char *page = buf + off;
 
-			fill_word(page, same_words[i]);
+			ct_fill_word(page, same_words[i]);
 			assert_true(comp_page_same_filled(page, &got));
 			assert_int_equal(got, same_words[i]);
 			page[PAGE - 1] ^= 1;
@@ -827,12 +644,12 @@ static void test_same_filled(void **state)
 	}
 	assert_false(comp_page_same_filled(buf, &got));
 	/* the same word everywhere but one cache line in the middle */
-	fill_word(buf, 7);
+	ct_fill_word(buf, 7);
 	memset(buf + 2048, 0, 64);
 	assert_false(comp_page_same_filled(buf, &got));
-	make_text_page(buf, 1);
+	ct_make_text_page(buf, 1);
 	assert_false(comp_page_same_filled(buf, &got));
-	make_random_page(buf, 2);
+	ct_make_random_page(buf, 2);
 	assert_false(comp_page_same_filled(buf, &got));
 	free(buf);
 }
@@ -840,28 +657,28 @@ static void test_same_filled(void **state)
 static void test_page_fill(void **state)
 {
 	unsigned char ref[PAGE];
-	struct guarded g;
+	struct ct_guarded g;
 	uint64_t got;
 
 	(void)state;
 	for (size_t i = 0; i < ARRAY_SIZE(same_words); i++) {
 		uint64_t w = same_words[i];
 
-		fill_word(ref, w);
+		ct_fill_word(ref, w);
 		/* at every alignment, over whatever was there before */
 		for (size_t off = 0; off < 8; off++) {
-			unsigned char *page = guard_arm(&g) - off;
+			unsigned char *page = ct_guard_arm(&g) - off;
 
-			make_random_page(page, i * 8 + off);
+			ct_make_random_page(page, i * 8 + off);
 			comp_page_fill(page, w);
 			if (memcmp(page, ref, PAGE))
 				fail_msg("comp_page_fill(%#llx) at offset %zu "
 					 "differs",
 					 (unsigned long long)w, off);
 			/* nothing written around the page */
-			for (size_t j = 0; j < GUARD - off; j++) {
-				assert_int_equal(page[PAGE + j], GUARD_BYTE);
-				assert_int_equal(g.bytes[j], GUARD_BYTE);
+			for (size_t j = 0; j < CT_GUARD - off; j++) {
+				assert_int_equal(page[PAGE + j], CT_GUARD_BYTE);
+				assert_int_equal(g.bytes[j], CT_GUARD_BYTE);
 			}
 			assert_true(comp_page_same_filled(page, &got));
 			assert_int_equal(got, w);
@@ -871,25 +688,25 @@ static void test_page_fill(void **state)
 
 static void test_compress_same(void **state)
 {
-	struct comp_ctx *ctx = new_ctx(0);
+	struct comp_ctx *ctx = ct_new_ctx(0);
 	unsigned char *buf = malloc(PAGE + 8);
 	struct comp_stats want = {0};
 
 	(void)state;
 	assert_non_null(buf);
 	for (size_t i = 0; i < ARRAY_SIZE(same_words); i++) {
-		for (size_t j = 0; j < ARRAY_SIZE(sample_specs); j++) {
+		for (size_t j = 0; j < ARRAY_SIZE(ct_sample_specs); j++) {
 			unsigned char *page = buf + (i + j) % 8;
 			struct comp_result res;
 
-			fill_word(page, same_words[i]);
+			ct_fill_word(page, same_words[i]);
 			memset(&res, 0x5a, sizeof(res));
-			assert_int_equal(
-				comp_compress(ctx, sample_specs[j], page, &res),
-				0);
+			assert_int_equal(comp_compress(ctx, ct_sample_specs[j],
+						       page, &res),
+					 0);
 			if (res.kind != COMP_KIND_SAME)
 				fail_msg("%s: page of %#llx is kind %d",
-					 spec_str(sample_specs[j]),
+					 ct_spec_str(ct_sample_specs[j]),
 					 (unsigned long long)same_words[i],
 					 res.kind);
 			assert_int_equal(res.word, same_words[i]);
@@ -901,9 +718,9 @@ static void test_compress_same(void **state)
 		}
 	}
 	{
-		struct comp_stats got = stats_of(ctx);
+		struct comp_stats got = ct_stats_of(ctx);
 
-		assert_stats_equal(&got, &want);
+		ct_assert_stats_equal(&got, &want);
 	}
 	free(buf);
 	comp_ctx_free(ctx);
@@ -917,51 +734,53 @@ static void test_incompressible(void **state)
 {
 	static const unsigned int thresholds[] = {0, 4096, 3633, 2048};
 	unsigned char *buf = malloc(PAGE + 8);
-	struct guarded g;
+	struct ct_guarded g;
 
 	(void)state;
 	assert_non_null(buf);
 	for (size_t t = 0; t < ARRAY_SIZE(thresholds); t++) {
-		struct comp_ctx *ctx = new_ctx(thresholds[t]);
+		struct comp_ctx *ctx = ct_new_ctx(thresholds[t]);
 		struct comp_stats want = {0}, got;
 
-		for (size_t j = 0; j < ARRAY_SIZE(sample_specs); j++) {
+		for (size_t j = 0; j < ARRAY_SIZE(ct_sample_specs); j++) {
 			for (unsigned int k = 0; k < 4; k++) {
 				/* aligned and not */
 				unsigned char *page = buf + (k & 1 ? k : 0);
 				struct comp_result res;
-				unsigned char *out = guard_arm(&g);
+				unsigned char *out = ct_guard_arm(&g);
 				struct comp_spec spec;
 
-				make_random_page(page, t * 1000 + j * 10 + k);
-				assert_int_equal(comp_compress(ctx,
-							       sample_specs[j],
-							       page, &res),
-						 0);
+				ct_make_random_page(page,
+						    t * 1000 + j * 10 + k);
+				assert_int_equal(
+					comp_compress(ctx, ct_sample_specs[j],
+						      page, &res),
+					0);
 				if (res.kind != COMP_KIND_RAW)
-					fail_msg("%s: random page kind %d, len "
-						 "%u",
-						 spec_str(sample_specs[j]),
-						 res.kind, res.len);
+					fail_msg(
+						"%s: random page kind %d, len "
+						"%u",
+						ct_spec_str(ct_sample_specs[j]),
+						res.kind, res.len);
 				assert_int_equal(res.len, PAGE);
 				assert_ptr_equal(res.data, page);
-				assert_int_equal(res.tag, RAW_TAG);
+				assert_int_equal(res.tag, CT_RAW_TAG);
 				assert_int_equal(comp_tag_spec(res.tag, &spec),
 						 0);
 				assert_int_equal(spec.backend, COMP_RAW);
-				assert_int_equal(decompress_exact(ctx, res.tag,
-								  res.data,
-								  res.len, out),
+				assert_int_equal(ct_decompress_exact(
+							 ctx, res.tag, res.data,
+							 res.len, out),
 						 0);
 				assert_memory_equal(out, page, PAGE);
-				guard_check(&g, "raw copy");
+				ct_guard_check(&g, "raw copy");
 				want.pages++;
 				want.raw_pages++;
 				want.decompressions++;
 			}
 		}
-		got = stats_of(ctx);
-		assert_stats_equal(&got, &want);
+		got = ct_stats_of(ctx);
+		ct_assert_stats_equal(&got, &want);
 		comp_ctx_free(ctx);
 	}
 	free(buf);
@@ -1003,10 +822,10 @@ static bool check_threshold(struct comp_ctx *ctx, struct comp_spec spec,
 		if (res.kind != COMP_KIND_RAW)
 			fail_msg("%s: page of %u bytes compressed to %u with "
 				 "threshold %u",
-				 spec_str(spec), size, res.len, thr);
+				 ct_spec_str(spec), size, res.len, thr);
 		assert_ptr_equal(res.data, page);
 		assert_int_equal(res.len, PAGE);
-		assert_int_equal(res.tag, RAW_TAG);
+		assert_int_equal(res.tag, CT_RAW_TAG);
 		return false;
 	}
 	if (res.kind == COMP_KIND_RAW && tolerate_raw)
@@ -1014,12 +833,12 @@ static bool check_threshold(struct comp_ctx *ctx, struct comp_spec spec,
 	if (res.kind != COMP_KIND_COMPRESSED)
 		fail_msg("%s: page of %u bytes stored as kind %d with "
 			 "threshold %u",
-			 spec_str(spec), size, res.kind, thr);
+			 ct_spec_str(spec), size, res.kind, thr);
 	assert_true(res.len < thr);
 	if (res.len != size || memcmp(res.data, ref, size))
 		fail_msg("%s: page of %u bytes compressed to %u other bytes "
 			 "with threshold %u",
-			 spec_str(spec), size, res.len, thr);
+			 ct_spec_str(spec), size, res.len, thr);
 	assert_int_equal(res.tag, comp_spec_tag(spec));
 	assert_int_equal(comp_decompress(ctx, res.tag, res.data, res.len, out),
 			 0);
@@ -1049,7 +868,7 @@ static void test_threshold(void **state)
 {
 	static const unsigned int fixed[] = {0,	   1,	 64,   1024, 2048,
 					     3000, 3633, 4000, 4095, 4096};
-	struct comp_ctx *ctx4096 = new_ctx(4096);
+	struct comp_ctx *ctx4096 = ct_new_ctx(4096);
 	struct comp_ctx *fixed_ctx[ARRAY_SIZE(fixed)];
 	unsigned char page[PAGE], ref[PAGE];
 	unsigned int below = 0, above = 0;
@@ -1057,20 +876,20 @@ static void test_threshold(void **state)
 	(void)state;
 	assert_int_equal(comp_ctx_raw_threshold(ctx4096), PAGE);
 	for (size_t t = 0; t < ARRAY_SIZE(fixed); t++) {
-		fixed_ctx[t] = new_ctx(fixed[t]);
+		fixed_ctx[t] = ct_new_ctx(fixed[t]);
 		assert_int_equal(comp_ctx_raw_threshold(fixed_ctx[t]),
 				 fixed[t] ? fixed[t] : PAGE);
 	}
 
-	for (size_t j = 0; j < ARRAY_SIZE(sample_specs); j++) {
-		struct comp_spec spec = sample_specs[j];
+	for (size_t j = 0; j < ARRAY_SIZE(ct_sample_specs); j++) {
+		struct comp_spec spec = ct_sample_specs[j];
 
 		for (size_t nrandom = TUNABLE_FIRST; nrandom <= PAGE;
 		     nrandom += TUNABLE_STEP) {
 			uint32_t size;
 
-			make_tunable_page(page, nrandom * 31 + j, nrandom,
-					  nrandom % 2);
+			ct_make_tunable_page(page, nrandom * 31 + j, nrandom,
+					     nrandom % 2);
 			size = natural_size(ctx4096, spec, page, ref);
 			assert_true(size > 0);
 
@@ -1091,7 +910,7 @@ static void test_threshold(void **state)
 
 				if (size + extra > PAGE)
 					continue;
-				ctx = new_ctx(size + extra);
+				ctx = ct_new_ctx(size + extra);
 				check_threshold(ctx, spec, page, size, ref,
 						false);
 				comp_ctx_free(ctx);
@@ -1125,15 +944,15 @@ static void test_threshold(void **state)
  */
 static void test_threshold_edge(void **state)
 {
-	struct comp_ctx *ctx4096 = new_ctx(4096);
+	struct comp_ctx *ctx4096 = ct_new_ctx(4096);
 	unsigned char page[PAGE], ref[PAGE];
 	char report[1024] = "";
 	size_t rlen = 0;
 	unsigned int total = 0;
 
 	(void)state;
-	for (size_t j = 0; j < ARRAY_SIZE(sample_specs); j++) {
-		struct comp_spec spec = sample_specs[j];
+	for (size_t j = 0; j < ARRAY_SIZE(ct_sample_specs); j++) {
+		struct comp_spec spec = ct_sample_specs[j];
 		unsigned int tried = 0, raw = 0, first = 0;
 
 		for (size_t nrandom = TUNABLE_FIRST; nrandom <= PAGE;
@@ -1141,12 +960,12 @@ static void test_threshold_edge(void **state)
 			struct comp_ctx *ctx;
 			uint32_t size;
 
-			make_tunable_page(page, nrandom * 31 + j, nrandom,
-					  nrandom % 2);
+			ct_make_tunable_page(page, nrandom * 31 + j, nrandom,
+					     nrandom % 2);
 			size = natural_size(ctx4096, spec, page, ref);
 			if (size >= PAGE)
 				continue;
-			ctx = new_ctx(size + 1);
+			ctx = ct_new_ctx(size + 1);
 			tried++;
 			if (!check_threshold(ctx, spec, page, size, ref,
 					     true)) {
@@ -1160,7 +979,7 @@ static void test_threshold_edge(void **state)
 			rlen += (size_t)snprintf(
 				report + rlen, sizeof(report) - rlen,
 				"%s%s: %u of %u pages (the first of %u bytes)",
-				rlen ? "; " : "", spec_str(spec), raw, tried,
+				rlen ? "; " : "", ct_spec_str(spec), raw, tried,
 				first);
 	}
 	comp_ctx_free(ctx4096);
@@ -1172,404 +991,12 @@ static void test_threshold_edge(void **state)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Corrupt and truncated input                                               */
-/* ------------------------------------------------------------------------ */
-
-/* Expects ret to be a clean outcome of a corrupt object. */
-static void check_outcome(int ret, const struct guarded *g, const char *what,
-			  size_t detail)
-{
-	char msg[128];
-
-	snprintf(msg, sizeof(msg), "%s (%zu)", what, detail);
-	if (ret != 0 && ret != -EBADMSG)
-		fail_msg("%s: returned %d", msg, ret);
-	guard_check(g, msg);
-}
-
-/*
- * Every way of damaging real compressed pages of one backend: truncation to
- * every length, random changes of one and of several bytes, bytes appended,
- * len beyond any encoding. The decoder may take a damaged object for
- * another page (0) or reject it (-EBADMSG), nothing else, and never write
- * out of the page.
- */
-static void corrupt_backend(int backend)
-{
-	struct comp_ctx *ctx = new_ctx(0), *dctx = new_ctx(0);
-	int min, max, def;
-	unsigned char page[PAGE], obj[PAGE + 256], bad[PAGE + 256];
-	struct guarded g;
-	uint64_t rng = 0x5eed0000ull + (uint64_t)backend;
-	uint64_t fails = 0, oks = 0, accepted = 0;
-	struct comp_stats before, after;
-
-	assert_int_equal(comp_backend_levels(backend, &min, &max, &def), 0);
-	before = stats_of(dctx);
-	for (unsigned int p = 0; p < 6; p++) {
-		/* the default, the level that compresses most and a fast
-		 * one that still shrinks text */
-		int levels[] = {def, backend == COMP_LZ4 ? min : max,
-				backend == COMP_LZ4 ? 8 : min};
-		struct comp_spec spec = {backend, levels[p % 3]};
-		struct comp_result res;
-		size_t len;
-		int ret;
-
-		if (backend == COMP_ZSTD && p % 3 == 2)
-			spec.level = -5;
-		if (p < 4)
-			make_text_page(page, 100 + p);
-		else
-			make_tunable_page(page, 100 + p, 1000 * p - 2000, true);
-		assert_int_equal(comp_compress(ctx, spec, page, &res), 0);
-		if (res.kind != COMP_KIND_COMPRESSED)
-			fail_msg("%s: test page %u did not compress",
-				 spec_str(spec), p);
-		len = res.len;
-		memcpy(obj, res.data, len);
-
-		/* intact, as a control */
-		ret = decompress_exact(dctx, res.tag, obj, len, guard_arm(&g));
-		assert_int_equal(ret, 0);
-		assert_memory_equal(g.bytes + GUARD, page, PAGE);
-		guard_check(&g, "intact");
-		oks++;
-
-		/* (a) every truncation */
-		for (size_t cut = 0; cut < len; cut++) {
-			ret = decompress_exact(dctx, res.tag, obj, cut,
-					       guard_arm(&g));
-			if (ret != -EBADMSG)
-				fail_msg("%s: %zu of %zu bytes: %d, expected "
-					 "-EBADMSG",
-					 spec_str(spec), cut, len, ret);
-			guard_check(&g, "truncated");
-			fails++;
-		}
-
-		/* (b) random changes: one byte, then 2..16 bytes at once */
-		for (unsigned int k = 0; k < 3000; k++) {
-			unsigned int nchanges =
-				k < 1500 ? 1
-					 : (unsigned int)zt_range(&rng, 2, 16);
-
-			memcpy(bad, obj, len);
-			for (unsigned int c = 0; c < nchanges; c++) {
-				size_t at = (size_t)zt_below(&rng, len);
-				unsigned char x =
-					(unsigned char)zt_range(&rng, 1, 255);
-
-				/* the header and the first bytes matter most */
-				if (zt_chance(&rng, 25))
-					at = (size_t)zt_below(
-						&rng, len < 8 ? len : 8);
-				bad[at] ^= x;
-			}
-			ret = decompress_exact(dctx, res.tag, bad, len,
-					       guard_arm(&g));
-			check_outcome(ret, &g, "changed bytes", k);
-			if (ret)
-				fails++;
-			else
-				oks++, accepted++;
-		}
-
-		/* (c) bytes after the object: zeros, random, a copy of it */
-		for (size_t extra = 1; extra <= 64; extra++) {
-			memcpy(bad, obj, len);
-			memset(bad + len, 0, extra);
-			ret = decompress_exact(dctx, res.tag, bad, len + extra,
-					       guard_arm(&g));
-			if (ret != -EBADMSG)
-				fail_msg("%s: %zu zero bytes appended: %d",
-					 spec_str(spec), extra, ret);
-			guard_check(&g, "zeros appended");
-			for (size_t i = 0; i < extra; i++)
-				bad[len + i] = (unsigned char)zt_rand(&rng);
-			ret = decompress_exact(dctx, res.tag, bad, len + extra,
-					       guard_arm(&g));
-			if (ret != -EBADMSG)
-				fail_msg("%s: %zu random bytes appended: %d",
-					 spec_str(spec), extra, ret);
-			guard_check(&g, "garbage appended");
-			fails += 2;
-		}
-		if (2 * len <= sizeof(bad)) {
-			memcpy(bad, obj, len);
-			memcpy(bad + len, obj, len);
-			ret = decompress_exact(dctx, res.tag, bad, 2 * len,
-					       guard_arm(&g));
-			if (ret != -EBADMSG)
-				fail_msg("%s: object twice over: %d",
-					 spec_str(spec), ret);
-			guard_check(&g, "object twice");
-			fails++;
-		}
-
-		/* len past anything a page encodes to: refused unread */
-		{
-			size_t big = 1u << 20;
-			unsigned char *huge = calloc(1, big);
-
-			assert_non_null(huge);
-			memcpy(huge, obj, len);
-			ret = comp_decompress(dctx, res.tag, huge, big,
-					      guard_arm(&g));
-			assert_int_equal(ret, -EBADMSG);
-			guard_check(&g, "1 MiB");
-			free(huge);
-			ret = comp_decompress(dctx, res.tag, obj, SIZE_MAX / 2,
-					      guard_arm(&g));
-			assert_int_equal(ret, -EBADMSG);
-			ret = comp_decompress(dctx, res.tag, obj, SIZE_MAX,
-					      guard_arm(&g));
-			assert_int_equal(ret, -EBADMSG);
-			guard_check(&g, "SIZE_MAX");
-			fails += 3;
-		}
-
-		/* another backend's tag on these bytes is no success either
-		 * unless it really decodes them; lz4 and lz4hc share a
-		 * format, so only across format families */
-		for (size_t i = 0; i < ARRAY_SIZE(selectable); i++) {
-			int other = selectable[i];
-			comp_tag_t tag;
-
-			if ((other == COMP_ZSTD) == (backend == COMP_ZSTD))
-				continue;
-			tag = comp_spec_tag((struct comp_spec){other, 1});
-			ret = decompress_exact(dctx, tag, obj, len,
-					       guard_arm(&g));
-			check_outcome(ret, &g, "other backend", i);
-			if (ret)
-				fails++;
-			else
-				oks++, accepted++;
-		}
-	}
-	after = stats_of(dctx);
-	assert_int_equal(after.decompress_errors - before.decompress_errors,
-			 fails);
-	assert_int_equal(after.decompressions - before.decompressions, oks);
-	assert_int_equal(after.pages, 0);
-	print_message("# %s: %llu damaged objects rejected, %llu decoded to "
-		      "some page\n",
-		      comp_backend_name(backend), (unsigned long long)fails,
-		      (unsigned long long)accepted);
-	comp_ctx_free(ctx);
-	comp_ctx_free(dctx);
-}
-
-static void test_corrupt_lz4(void **state)
-{
-	(void)state;
-	corrupt_backend(COMP_LZ4);
-}
-
-static void test_corrupt_lz4hc(void **state)
-{
-	(void)state;
-	corrupt_backend(COMP_LZ4HC);
-}
-
-#ifdef HAVE_ZSTD
-static void test_corrupt_zstd(void **state)
-{
-	(void)state;
-	corrupt_backend(COMP_ZSTD);
-}
-#endif
-
-/* Tags that name no backend, bad raw objects, and the counter. */
-static void test_bad_tags(void **state)
-{
-	struct comp_ctx *ctx = new_ctx(0);
-	unsigned char page[PAGE + 64];
-	struct guarded g;
-	struct comp_stats want = {0}, got;
-	static const size_t raw_lens[] = {0, 1, 8, 4095, 4097, 4100, 8192};
-
-	(void)state;
-	make_text_page(page, 7);
-	for (size_t i = 0; i < ARRAY_SIZE(raw_lens); i++) {
-		unsigned char *src = malloc(raw_lens[i] + 1);
-
-		assert_non_null(src);
-		memset(src, 0x3c, raw_lens[i] + 1);
-		assert_int_equal(comp_decompress(ctx, RAW_TAG, src + 1,
-						 raw_lens[i], guard_arm(&g)),
-				 -EBADMSG);
-		guard_check(&g, "raw of a wrong length");
-		free(src);
-		want.decompress_errors++;
-	}
-	/* the raw tag with exactly a page: a copy */
-	assert_int_equal(
-		decompress_exact(ctx, RAW_TAG, page, PAGE, guard_arm(&g)), 0);
-	assert_memory_equal(g.bytes + GUARD, page, PAGE);
-	want.decompressions++;
-
-	/* every backend id no build has, with a few levels */
-	for (unsigned int id = NR_COMP_BACKENDS; id < 16; id++) {
-		for (unsigned int off = 0; off < 4096; off += 1365) {
-			comp_tag_t tag =
-				(comp_tag_t)(id << COMP_TAG_LEVEL_BITS | off);
-
-			assert_int_equal(decompress_exact(ctx, tag, page, 100,
-							  guard_arm(&g)),
-					 -ENOTSUP);
-			guard_check(&g, "unknown backend");
-			want.decompress_errors++;
-		}
-	}
-	assert_int_equal(decompress_exact(ctx, (comp_tag_t)(15u << 12), page,
-					  PAGE, guard_arm(&g)),
-			 -ENOTSUP);
-	want.decompress_errors++;
-
-	/* a known backend with a level no build makes, and raw with a level:
-	 * a failure either way */
-	{
-		comp_tag_t tags[] = {
-			(comp_tag_t)(COMP_LZ4HC << 12 | 100),
-			(comp_tag_t)(COMP_RAW << 12 | 1),
-#ifdef HAVE_ZSTD
-			(comp_tag_t)(COMP_ZSTD << 12 | 4000),
-#endif
-		};
-
-		for (size_t i = 0; i < ARRAY_SIZE(tags); i++) {
-			int ret = decompress_exact(ctx, tags[i], page, PAGE,
-						   guard_arm(&g));
-
-			if (ret != -ENOTSUP && ret != -EBADMSG)
-				fail_msg("tag %#x: %d", tags[i], ret);
-			guard_check(&g, "bad level");
-			want.decompress_errors++;
-		}
-	}
-	got = stats_of(ctx);
-	assert_stats_equal(&got, &want);
-	comp_ctx_free(ctx);
-}
-
-/* A well-formed lz4 block of n bytes: only whole pages are objects. */
-static void test_lz4_wrong_size(void **state)
-{
-	struct comp_ctx *ctx = new_ctx(0);
-	/* text beyond the page too, for the blocks longer than a page */
-	unsigned char src[2 * PAGE], dst[LZ4_COMPRESSBOUND(PAGE + 64)];
-	struct guarded g;
-	static const int sizes[] = {0, 1, 2048, 4095, 4096, 4097, 4100, 4160};
-	comp_tag_t tags[] = {comp_spec_tag((struct comp_spec){COMP_LZ4, 1}),
-			     comp_spec_tag((struct comp_spec){COMP_LZ4HC, 9})};
-
-	(void)state;
-	make_text_page(src, 11);
-	make_text_page(src + PAGE, 12);
-	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
-		for (int hc = 0; hc < 2; hc++) {
-			int n = hc ? LZ4_compress_HC((char *)src, (char *)dst,
-						     sizes[i], sizeof(dst), 9)
-				   : LZ4_compress_default((char *)src,
-							  (char *)dst, sizes[i],
-							  sizeof(dst));
-			int ret;
-
-			assert_true(n > 0);
-			for (size_t t = 0; t < ARRAY_SIZE(tags); t++) {
-				ret = decompress_exact(ctx, tags[t], dst,
-						       (size_t)n,
-						       guard_arm(&g));
-				guard_check(&g, "lz4 block");
-				if (sizes[i] == PAGE) {
-					/* the control: a page decodes */
-					assert_int_equal(ret, 0);
-					assert_memory_equal(g.bytes + GUARD,
-							    src, PAGE);
-				} else if (ret != -EBADMSG) {
-					fail_msg("lz4 block of %d bytes: %d",
-						 sizes[i], ret);
-				}
-			}
-		}
-	}
-	comp_ctx_free(ctx);
-}
-
-#ifdef HAVE_ZSTD
-/* A well-formed frame like the backend's of n bytes. */
-static size_t zstd_frame(void *dst, size_t cap, const void *src, size_t n,
-			 bool magicless, bool content_size)
-{
-	ZSTD_CCtx *cc = ZSTD_createCCtx();
-	size_t ret;
-
-	assert_non_null(cc);
-	assert_false(ZSTD_isError(ZSTD_CCtx_setParameter(
-		cc, ZSTD_c_format,
-		magicless ? ZSTD_f_zstd1_magicless : ZSTD_f_zstd1)));
-	assert_false(ZSTD_isError(ZSTD_CCtx_setParameter(
-		cc, ZSTD_c_contentSizeFlag, content_size)));
-	assert_false(ZSTD_isError(
-		ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, 3)));
-	ret = ZSTD_compress2(cc, dst, cap, src, n);
-	assert_false(ZSTD_isError(ret));
-	ZSTD_freeCCtx(cc);
-	return ret;
-}
-
-static void test_zstd_wrong_size(void **state)
-{
-	struct comp_ctx *ctx = new_ctx(0);
-	unsigned char src[2 * PAGE], dst[ZSTD_COMPRESSBOUND(PAGE + 64)];
-	struct guarded g;
-	static const size_t sizes[] = {0, 1, 2048, 4095, 4096, 4097, 4160};
-	comp_tag_t tag = comp_spec_tag((struct comp_spec){COMP_ZSTD, 3});
-
-	(void)state;
-	make_text_page(src, 21);
-	make_text_page(src + PAGE, 22);
-	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
-		for (int cs = 0; cs < 2; cs++) {
-			size_t n = zstd_frame(dst, sizeof(dst), src, sizes[i],
-					      true, cs);
-			int ret = decompress_exact(ctx, tag, dst, n,
-						   guard_arm(&g));
-
-			guard_check(&g, "zstd frame");
-			if (sizes[i] == PAGE) {
-				assert_int_equal(ret, 0);
-				assert_memory_equal(g.bytes + GUARD, src, PAGE);
-			} else if (ret != -EBADMSG) {
-				fail_msg("zstd frame of %zu bytes (content "
-					 "size %s): %d",
-					 sizes[i], cs ? "given" : "absent",
-					 ret);
-			}
-		}
-	}
-	/* a frame with the magic number is not the backend's format */
-	{
-		size_t n =
-			zstd_frame(dst, sizeof(dst), src, PAGE, false, false);
-		int ret = decompress_exact(ctx, tag, dst, n, guard_arm(&g));
-
-		guard_check(&g, "zstd frame with magic");
-		assert_int_equal(ret, -EBADMSG);
-	}
-	comp_ctx_free(ctx);
-}
-#endif
-
-/* ------------------------------------------------------------------------ */
 /* Counters                                                                  */
 /* ------------------------------------------------------------------------ */
 
 static void test_counters(void **state)
 {
-	struct comp_ctx *a = new_ctx(3633), *b = new_ctx(0);
+	struct comp_ctx *a = ct_new_ctx(3633), *b = ct_new_ctx(0);
 	unsigned char page[PAGE], out[PAGE];
 	struct comp_stats want = {0}, got, sa, sb, sum;
 	struct comp_result res;
@@ -1586,17 +1013,17 @@ static void test_counters(void **state)
 	/* a known sequence: per spec 3 same-filled, 2 random, 4 text pages;
 	 * text stays raw at the fastest levels, so its kind is counted as it
 	 * comes */
-	for (size_t j = 0; j < ARRAY_SIZE(sample_specs); j++) {
+	for (size_t j = 0; j < ARRAY_SIZE(ct_sample_specs); j++) {
 		for (unsigned int k = 0; k < 9; k++) {
 			if (k < 3)
-				fill_word(page, k * 0x0101010101010101ull);
+				ct_fill_word(page, k * 0x0101010101010101ull);
 			else if (k < 5)
-				make_random_page(page, j * 16 + k);
+				ct_make_random_page(page, j * 16 + k);
 			else
-				make_text_page(page, j * 16 + k);
-			assert_int_equal(
-				comp_compress(a, sample_specs[j], page, &res),
-				0);
+				ct_make_text_page(page, j * 16 + k);
+			assert_int_equal(comp_compress(a, ct_sample_specs[j],
+						       page, &res),
+					 0);
 			want.pages++;
 			if (k < 3) {
 				assert_int_equal(res.kind, COMP_KIND_SAME);
@@ -1622,31 +1049,32 @@ static void test_counters(void **state)
 			assert_memory_equal(out, page, PAGE);
 		}
 	}
-	got = stats_of(a);
-	assert_stats_equal(&got, &want);
+	got = ct_stats_of(a);
+	ct_assert_stats_equal(&got, &want);
 	assert_int_equal(got.compress_errors, 0);
 	/* text was compressed by most specs */
-	assert_true(want.compressed_pages > 2 * ARRAY_SIZE(sample_specs));
+	assert_true(want.compressed_pages > 2 * ARRAY_SIZE(ct_sample_specs));
 
 	/* b only decompressed */
-	sb = stats_of(b);
+	sb = ct_stats_of(b);
 	assert_int_equal(sb.pages, 0);
 	assert_int_equal(sb.decompressions,
 			 want.raw_pages + want.compressed_pages);
 	assert_int_equal(sb.decompress_errors, 0);
-	assert_int_equal(comp_decompress(b, RAW_TAG, page, 1, out), -EBADMSG);
-	sb = stats_of(b);
+	assert_int_equal(comp_decompress(b, CT_RAW_TAG, page, 1, out),
+			 -EBADMSG);
+	sb = ct_stats_of(b);
 	assert_int_equal(sb.decompress_errors, 1);
 
 	/* invalid specs: -EINVAL and nothing counted */
-	sa = stats_of(a);
+	sa = ct_stats_of(a);
 	for (size_t i = 0; i < ARRAY_SIZE(invalid); i++) {
 		struct comp_spec spec = invalid[i];
 
 		memset(&res, 0x5a, sizeof(res));
-		fill_word(page, 0); /* would be same-filled */
+		ct_fill_word(page, 0); /* would be same-filled */
 		assert_int_equal(comp_compress(a, spec, page, &res), -EINVAL);
-		make_text_page(page, i);
+		ct_make_text_page(page, i);
 		assert_int_equal(comp_compress(a, spec, page, &res), -EINVAL);
 	}
 #ifndef HAVE_ZSTD
@@ -1654,8 +1082,8 @@ static void test_counters(void **state)
 		comp_compress(a, (struct comp_spec){COMP_ZSTD, 3}, page, &res),
 		-EINVAL);
 #endif
-	got = stats_of(a);
-	assert_stats_equal(&got, &sa);
+	got = ct_stats_of(a);
+	ct_assert_stats_equal(&got, &sa);
 
 	/* comp_stats_add: field by field */
 	sum = sa;
@@ -1733,27 +1161,28 @@ static size_t library_compress(struct comp_spec spec, const void *page,
  */
 static void test_levels_match_libraries(void **state)
 {
-	struct comp_ctx *ctx = new_ctx(0);
+	struct comp_ctx *ctx = ct_new_ctx(0);
 	unsigned char page[PAGE], lib[2 * PAGE];
 
 	(void)state;
-	for (size_t b = 0; b < ARRAY_SIZE(selectable); b++) {
+	for (size_t b = 0; b < ARRAY_SIZE(ct_selectable); b++) {
 		int levels[200];
-		size_t n = levels_of(selectable[b], levels, ARRAY_SIZE(levels));
+		size_t n =
+			levels_of(ct_selectable[b], levels, ARRAY_SIZE(levels));
 		uint32_t first_len = 0;
 		bool levels_differ = false;
 		unsigned int compared = 0;
 
 		for (unsigned int p = 0; p < 8; p++) {
 			if (p < 6)
-				make_text_page(page, 300 + p);
+				ct_make_text_page(page, 300 + p);
 			else
-				make_tunable_page(page, 300 + p,
-						  1200 * p - 6000, p % 2);
+				ct_make_tunable_page(page, 300 + p,
+						     1200 * p - 6000, p % 2);
 			for (size_t k = 0; k < n; k++) {
 				/* a different order of levels for each page */
 				struct comp_spec spec = {
-					selectable[b],
+					ct_selectable[b],
 					levels[(k * 7 + p) % n],
 				};
 				struct comp_result res;
@@ -1770,7 +1199,7 @@ static void test_levels_match_libraries(void **state)
 				    memcmp(lib, res.data, want))
 					fail_msg("%s on page %u: %u bytes, the "
 						 "library makes %zu",
-						 spec_str(spec), p, res.len,
+						 ct_spec_str(spec), p, res.len,
 						 want);
 				compared++;
 				if (p == 0 && !first_len)
@@ -1782,10 +1211,10 @@ static void test_levels_match_libraries(void **state)
 		/* the pages tell the levels apart */
 		if (!levels_differ)
 			fail_msg("%s: every level made the same size",
-				 comp_backend_name(selectable[b]));
+				 comp_backend_name(ct_selectable[b]));
 		print_message("# %s: %u of %zu (page, level) pairs compressed, "
 			      "each as the library does\n",
-			      comp_backend_name(selectable[b]), compared,
+			      comp_backend_name(ct_selectable[b]), compared,
 			      8 * n);
 		/* most levels shrink these pages */
 		assert_true(compared >= 8 * n / 2);
@@ -1824,7 +1253,7 @@ static void test_runtime_change(void **state)
 		{COMP_LZ4HC, 9}, {COMP_LZ4, 64},
 	};
 	enum { NR_PAGES = 96 };
-	struct comp_ctx *ctx = new_ctx(3633), *reader = new_ctx(0);
+	struct comp_ctx *ctx = ct_new_ctx(3633), *reader = ct_new_ctx(0);
 	unsigned char(*pages)[PAGE] = malloc(NR_PAGES * sizeof(*pages));
 	struct stored *objs = malloc(NR_PAGES * sizeof(*objs));
 	unsigned char out[PAGE];
@@ -1840,16 +1269,16 @@ static void test_runtime_change(void **state)
 
 		switch (i % 8) {
 		case 0:
-			fill_word(pages[i], i);
+			ct_fill_word(pages[i], i);
 			break;
 		case 5:
-			make_random_page(pages[i], i);
+			ct_make_random_page(pages[i], i);
 			break;
 		case 6:
-			make_tunable_page(pages[i], i, 2000, false);
+			ct_make_tunable_page(pages[i], i, 2000, false);
 			break;
 		default:
-			make_text_page(pages[i], i);
+			ct_make_text_page(pages[i], i);
 		}
 		/* the setting changes every third page, in an order that
 		 * puts specs after one another in many combinations */
@@ -1875,11 +1304,11 @@ static void test_runtime_change(void **state)
 	for (size_t s = 0; s < ARRAY_SIZE(rotation); s++)
 		if (!per_spec[s])
 			fail_msg("no page compressed with %s",
-				 spec_str(rotation[s]));
+				 ct_spec_str(rotation[s]));
 
 	/* history does not matter */
 	for (unsigned int i = 0; i < NR_PAGES; i++) {
-		struct comp_ctx *fresh = new_ctx(3633);
+		struct comp_ctx *fresh = ct_new_ctx(3633);
 		struct comp_result res;
 		struct stored *o = &objs[i];
 
@@ -1891,7 +1320,7 @@ static void test_runtime_change(void **state)
 			fail_msg("page %u with %s: kind %d, %u bytes after "
 				 "other specs; kind %d, %u bytes in a fresh "
 				 "context",
-				 i, spec_str(o->spec), o->kind, o->len,
+				 i, ct_spec_str(o->spec), o->kind, o->len,
 				 res.kind, res.len);
 		comp_ctx_free(fresh);
 	}
@@ -1904,19 +1333,19 @@ static void test_runtime_change(void **state)
 		if (o->kind == COMP_KIND_SAME) {
 			comp_page_fill(out, o->word);
 		} else {
-			int ret = decompress_exact(reader, o->tag, o->bytes,
-						   o->len, out);
+			int ret = ct_decompress_exact(reader, o->tag, o->bytes,
+						      o->len, out);
 
 			if (ret)
 				fail_msg("page %u (%s, tag %#x): %d", n,
-					 spec_str(o->spec), o->tag, ret);
+					 ct_spec_str(o->spec), o->tag, ret);
 		}
 		if (memcmp(out, pages[n], PAGE))
 			fail_msg("page %u (%s) differs after the round trip", n,
-				 spec_str(o->spec));
+				 ct_spec_str(o->spec));
 	}
 	{
-		struct comp_stats s = stats_of(ctx);
+		struct comp_stats s = ct_stats_of(ctx);
 
 		assert_int_equal(s.compress_errors, 0);
 		assert_int_equal(s.pages, NR_PAGES);
@@ -1944,16 +1373,6 @@ int main(void)
 		cmocka_unit_test(test_incompressible),
 		cmocka_unit_test(test_threshold),
 		cmocka_unit_test(test_threshold_edge),
-		cmocka_unit_test(test_corrupt_lz4),
-		cmocka_unit_test(test_corrupt_lz4hc),
-#ifdef HAVE_ZSTD
-		cmocka_unit_test(test_corrupt_zstd),
-#endif
-		cmocka_unit_test(test_bad_tags),
-		cmocka_unit_test(test_lz4_wrong_size),
-#ifdef HAVE_ZSTD
-		cmocka_unit_test(test_zstd_wrong_size),
-#endif
 		cmocka_unit_test(test_counters),
 		cmocka_unit_test(test_levels_match_libraries),
 		cmocka_unit_test(test_runtime_change),

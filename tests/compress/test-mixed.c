@@ -287,25 +287,7 @@ static void test_mixed_pool(void **state)
 
 static int group_setup(void **state)
 {
-	char err[512];
-	int ret;
-
-	(void)state;
-	ret = zp_corpus_load(&corpus, err, sizeof(err));
-	if (ret) {
-		print_message("# cannot load the corpus: %s\n", err);
-		return -1;
-	}
-	if (nr_pages > corpus.nr_pages)
-		nr_pages = corpus.nr_pages;
-	return 0;
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	zp_corpus_free(&corpus);
-	return 0;
+	return zp_corpus_setup(state, &corpus, &nr_pages);
 }
 
 int main(void)
@@ -320,5 +302,5 @@ int main(void)
 	/* enough for every spec to have its turn */
 	if (nr_pages < ROTATE_EVERY * NR_SPECS)
 		nr_pages = ROTATE_EVERY * NR_SPECS;
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, group_setup, zp_corpus_teardown);
 }

@@ -408,27 +408,13 @@ static void test_separate_contexts(void **state)
 
 static int group_setup(void **state)
 {
-	char err[512];
-	int ret;
-
-	(void)state;
-	ret = zp_corpus_load(&corpus, err, sizeof(err));
-	if (ret) {
-		print_message("# cannot load the corpus: %s\n", err);
+	if (zp_corpus_setup(state, &corpus, NULL))
 		return -1;
-	}
 	if (corpus.nr_pages * ZP_CORPUS_PAGE != ZP_CORPUS_BYTES) {
 		print_message("# the corpus '%s' has %zu pages\n", corpus.path,
 			      corpus.nr_pages);
 		return -1;
 	}
-	return 0;
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	zp_corpus_free(&corpus);
 	return 0;
 }
 
@@ -447,5 +433,5 @@ int main(void)
 					  DEFAULT_SUBSET);
 	if (!subset_pages)
 		subset_pages = 1;
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, group_setup, zp_corpus_teardown);
 }

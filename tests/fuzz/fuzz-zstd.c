@@ -46,6 +46,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(unsigned char)((size) >> 5 & 0xff),                  \
 		(unsigned char)((size) >> 13 & 0xff)
 
+/* Into buf: head1, the first half of page, head2, the second half. Returns
+ * the length. */
+static size_t split_page(unsigned char *buf, const unsigned char *page,
+			 const unsigned char *head1, size_t len1,
+			 const unsigned char *head2, size_t len2)
+{
+	const unsigned half = COMP_PAGE_SIZE / 2;
+	size_t n = 0;
+
+	memcpy(buf + n, head1, len1);
+	n += len1;
+	memcpy(buf + n, page, half);
+	n += half;
+	memcpy(buf + n, head2, len2);
+	n += len2;
+	memcpy(buf + n, page + half, half);
+	n += half;
+	return n;
+}
+
 static void add_frames(struct fuzz_seeds *s, const unsigned char *page)
 {
 	const unsigned half = COMP_PAGE_SIZE / 2;
@@ -67,28 +87,12 @@ static void add_frames(struct fuzz_seeds *s, const unsigned char *page)
 	fuzz_seeds_add(s, sized, sizeof(sized), page, COMP_PAGE_SIZE);
 
 	/* Two raw blocks of half a page. */
-	n = 0;
-	memcpy(buf + n, first, sizeof(first));
-	n += sizeof(first);
-	memcpy(buf + n, page, half);
-	n += half;
-	memcpy(buf + n, second, sizeof(second));
-	n += sizeof(second);
-	memcpy(buf + n, page + half, half);
-	n += half;
+	n = split_page(buf, page, first, sizeof(first), second, sizeof(second));
 	fuzz_seeds_add(s, buf, n, NULL, 0);
 
 	/* Two frames of half a page: the decoder goes on to a second frame
 	 * when input remains. */
-	n = 0;
-	memcpy(buf + n, frame, sizeof(frame));
-	n += sizeof(frame);
-	memcpy(buf + n, page, half);
-	n += half;
-	memcpy(buf + n, frame, sizeof(frame));
-	n += sizeof(frame);
-	memcpy(buf + n, page + half, half);
-	n += half;
+	n = split_page(buf, page, frame, sizeof(frame), frame, sizeof(frame));
 	fuzz_seeds_add(s, buf, n, NULL, 0);
 }
 
