@@ -1,0 +1,559 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * fuse.c - the FUSE low-level front end: a flat directory of volumes.
+ *
+ * The root (inode 1) lists one regular file per volume (inode 2 + its
+ * index), mode 0600, owned by root, of the volume's fixed size. Files are
+ * opened with direct_io, so the page cache never holds a second copy of
+ * what the pool holds, and every read and write reaches the store as it
+ * was issued. Nothing else may change: creating, removing, renaming,
+ * linking, changing modes or owners, or resizing fail with EPERM; setting
+ * times and "resizing" to the same size are accepted and ignored.
+ *
+ * Requests are served by a libfuse multi-threaded loop; each worker
+ * thread takes a struct zpd_worker (compression context, page and reply
+ * buffer) made before the mount, so a request allocates nothing.
+ *
+ * Stopping: zpd_fuse_stop() marks the session exited and interrupts the
+ * loop thread's wait with SIGUSR1; libfuse then cancels the workers where
+ * they wait for requests (never inside one) and zpd_fuse_run() returns.
+ */
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon/internal.h"
+
+/* Sizes and names never change behind the kernel's back (volumes are made
+ * at start), so what it caches stays true for long. */
+#define ATTR_TIMEOUT 3600.0
+
+struct zpd_fuse {
+	struct zpd_store *store;
+	const struct zpd_config *cfg;
+	struct fuse_session *se;
+	struct fuse_loop_config *loop;
+	pthread_t loop_thread;
+	bool running;
+	struct timespec started; /* times of every file */
+};
+
+static struct zpd_fuse *fuse_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static struct zpd_volume *volume_of(struct zpd_fuse *f, fuse_ino_t ino)
+{
+	if (ino < 2 || ino - 2 >= f->store->nr_volumes)
+		return NULL;
+	return f->store->volumes[ino - 2];
+}
+
+static void fill_attr(struct zpd_fuse *f, fuse_ino_t ino, struct stat *st)
+{
+	struct zpd_volume *v = volume_of(f, ino);
+
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
+	st->st_atim = st->st_mtim = st->st_ctim = f->started;
+	st->st_blksize = ZPD_BLOCK_SIZE;
+	if (!v) {
+		st->st_mode = S_IFDIR | 0755;
+		st->st_nlink = 2;
+		return;
+	}
+	st->st_mode = S_IFREG | 0600;
+	st->st_nlink = 1;
+	st->st_size = (off_t)v->size;
+	/* What the volume really costs, in 512-byte units as du expects. */
+	st->st_blocks = (blkcnt_t)(__atomic_load_n(&v->stats.stored_bytes,
+						   __ATOMIC_RELAXED) /
+				   512);
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct zpd_fuse *f = userdata;
+
+	conn->max_write = f->cfg->max_write;
+	/* Direct I/O only: no readahead is ever wanted. */
+	conn->max_readahead = 0;
+	conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
+	if (f->cfg->splice)
+		conn->want |= conn->capable & (FUSE_CAP_SPLICE_READ |
+					       FUSE_CAP_SPLICE_WRITE |
+					       FUSE_CAP_SPLICE_MOVE);
+	else
+		conn->want &= ~(unsigned)(FUSE_CAP_SPLICE_READ |
+					  FUSE_CAP_SPLICE_WRITE |
+					  FUSE_CAP_SPLICE_MOVE);
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct zpd_fuse *f = fuse_of(req);
+	struct fuse_entry_param e = { 0 };
+	struct zpd_volume *v;
+
+	if (parent != FUSE_ROOT_ID) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	v = zpd_store_volume(f->store, name);
+	if (!v) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	e.ino = v->ino;
+	e.attr_timeout = ATTR_TIMEOUT;
+	e.entry_timeout = ATTR_TIMEOUT;
+	fill_attr(f, v->ino, &e.attr);
+	fuse_reply_entry(req, &e);
+}
+
+static bool ino_exists(struct zpd_fuse *f, fuse_ino_t ino)
+{
+	return ino == FUSE_ROOT_ID || volume_of(f, ino);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct zpd_fuse *f = fuse_of(req);
+	struct stat st;
+
+	(void)fi;
+	if (!ino_exists(f, ino)) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	fill_attr(f, ino, &st);
+	fuse_reply_attr(req, &st, ATTR_TIMEOUT);
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		       int to_set, struct fuse_file_info *fi)
+{
+	static const int ignored = FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+				   FUSE_SET_ATTR_ATIME_NOW |
+				   FUSE_SET_ATTR_MTIME_NOW |
+				   FUSE_SET_ATTR_CTIME;
+	struct zpd_fuse *f = fuse_of(req);
+	struct zpd_volume *v = volume_of(f, ino);
+	struct stat st;
+
+	(void)fi;
+	if (!ino_exists(f, ino)) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		/* A volume's size is its configuration's. Truncating to
+		 * the same size (open with O_TRUNC by a careless tool
+		 * would not be) changes nothing. */
+		if (!v || (uint64_t)attr->st_size != v->size) {
+			fuse_reply_err(req, EPERM);
+			return;
+		}
+		to_set &= ~FUSE_SET_ATTR_SIZE;
+	}
+	if (to_set & ~ignored) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	fill_attr(f, ino, &st);
+	fuse_reply_attr(req, &st, ATTR_TIMEOUT);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	struct zpd_fuse *f = fuse_of(req);
+	struct zpd_worker *w = zpd_worker_get(f->store);
+	size_t used = 0;
+	off_t i;
+
+	(void)fi;
+	if (ino != FUSE_ROOT_ID) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	if (!w) {
+		fuse_reply_err(req, EAGAIN);
+		return;
+	}
+	size = ZP_MIN(size, w->buf_size);
+	/* Entry i: 0 ".", 1 "..", 2.. the volumes; off is the next one. */
+	for (i = off; i < (off_t)f->store->nr_volumes + 2; i++) {
+		struct stat st = { 0 };
+		const char *name;
+		size_t n;
+
+		if (i < 2) {
+			name = i == 0 ? "." : "..";
+			st.st_ino = FUSE_ROOT_ID;
+			st.st_mode = S_IFDIR;
+		} else {
+			name = f->store->volumes[i - 2]->name;
+			st.st_ino = f->store->volumes[i - 2]->ino;
+			st.st_mode = S_IFREG;
+		}
+		n = fuse_add_direntry(req, (char *)w->buf + used, size - used,
+				      name, &st, i + 1);
+		if (n > size - used)
+			break;
+		used += n;
+	}
+	fuse_reply_buf(req, (char *)w->buf, used);
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct zpd_fuse *f = fuse_of(req);
+
+	if (ino == FUSE_ROOT_ID) {
+		fuse_reply_err(req, EISDIR);
+		return;
+	}
+	if (!volume_of(f, ino)) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	/* With atomic O_TRUNC (libfuse asks for it) the truncation comes
+	 * here rather than as a setattr; a volume's size is fixed. */
+	if (fi->flags & O_TRUNC) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	fuse_reply_open(req, fi);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct zpd_fuse *f = fuse_of(req);
+	struct zpd_volume *v = volume_of(f, ino);
+	struct zpd_worker *w = zpd_worker_get(f->store);
+	ssize_t n;
+
+	(void)fi;
+	if (!v) {
+		fuse_reply_err(req, ino == FUSE_ROOT_ID ? EISDIR : ENOENT);
+		return;
+	}
+	if (!w) {
+		fuse_reply_err(req, EAGAIN);
+		return;
+	}
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	n = zpd_volume_read(v, w, w->buf, ZP_MIN(size, w->buf_size),
+			    (uint64_t)off);
+	if (n < 0) {
+		fuse_reply_err(req, (int)-n);
+	} else if (f->cfg->splice) {
+		/* libfuse splices only what goes through fuse_reply_data. */
+		struct fuse_bufvec bv = FUSE_BUFVEC_INIT((size_t)n);
+
+		bv.buf[0].mem = w->buf;
+		fuse_reply_data(req, &bv, 0);
+	} else {
+		fuse_reply_buf(req, (char *)w->buf, (size_t)n);
+	}
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+		     size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct zpd_fuse *f = fuse_of(req);
+	struct zpd_volume *v = volume_of(f, ino);
+	struct zpd_worker *w = zpd_worker_get(f->store);
+	ssize_t n;
+	int nid;
+
+	(void)fi;
+	if (!v) {
+		fuse_reply_err(req, ino == FUSE_ROOT_ID ? EISDIR : ENOENT);
+		return;
+	}
+	if (!w) {
+		fuse_reply_err(req, EAGAIN);
+		return;
+	}
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	nid = zpd_request_node(f->store, w, v, fuse_req_ctx(req)->pid);
+	n = zpd_volume_write(v, w, buf, size, (uint64_t)off, nid);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
+			 off_t offset, off_t length, struct fuse_file_info *fi)
+{
+	struct zpd_fuse *f = fuse_of(req);
+	struct zpd_volume *v = volume_of(f, ino);
+	struct zpd_worker *w = zpd_worker_get(f->store);
+	int nid, ret;
+
+	(void)fi;
+	if (!v) {
+		fuse_reply_err(req, ino == FUSE_ROOT_ID ? EISDIR : ENOENT);
+		return;
+	}
+	if (!w) {
+		fuse_reply_err(req, EAGAIN);
+		return;
+	}
+	if (offset < 0 || length <= 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	switch (mode) {
+	case 0:
+	case FALLOC_FL_KEEP_SIZE:
+		/* Every block of a volume can always be written: allocating
+		 * inside it is a no-op, growing it is not possible. */
+		ret = (uint64_t)offset + (uint64_t)length > v->size && !mode
+			      ? -EFBIG
+			      : 0;
+		break;
+	case FALLOC_FL_ZERO_RANGE:
+		/* Without KEEP_SIZE, zeroing past the end would grow the
+		 * file: refused like allocating there. */
+		if ((uint64_t)offset + (uint64_t)length > v->size) {
+			ret = -EFBIG;
+			break;
+		}
+		/* fall through */
+	case FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE:
+	case FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE:
+		nid = zpd_request_node(f->store, w, v,
+				       fuse_req_ctx(req)->pid);
+		ret = zpd_volume_discard(v, w, (uint64_t)offset,
+					 (uint64_t)length, nid);
+		break;
+	default:
+		ret = -EOPNOTSUPP;
+		break;
+	}
+	fuse_reply_err(req, -ret);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct zpd_fuse *f = fuse_of(req);
+	struct statvfs sv = { 0 };
+	uint64_t capacity = (uint64_t)sysconf(_SC_PHYS_PAGES) *
+			    (uint64_t)sysconf(_SC_PAGESIZE) / ZPD_BLOCK_SIZE;
+	uint64_t used = zp_pool_total_pages(f->store->pool);
+
+	(void)ino;
+	/* Until the pool has a limit, its capacity is the machine's memory. */
+	sv.f_bsize = ZPD_BLOCK_SIZE;
+	sv.f_frsize = ZPD_BLOCK_SIZE;
+	sv.f_blocks = capacity;
+	sv.f_bfree = sv.f_bavail = capacity > used ? capacity - used : 0;
+	sv.f_files = f->store->nr_volumes + 1;
+	sv.f_ffree = 0;
+	sv.f_namemax = ZPD_VOLUME_NAME_MAX;
+	fuse_reply_statfs(req, &sv);
+}
+
+static void op_ok(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		     struct fuse_file_info *fi)
+{
+	/* Every write is in the pool when it is answered. */
+	(void)datasync;
+	op_ok(req, ino, fi);
+}
+
+/* Everything that would change the set of files. */
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode, dev_t rdev)
+{
+	(void)parent, (void)name, (void)mode, (void)rdev;
+	fuse_reply_err(req, EPERM);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode)
+{
+	(void)parent, (void)name, (void)mode;
+	fuse_reply_err(req, EPERM);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	(void)parent, (void)name;
+	fuse_reply_err(req, EPERM);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      fuse_ino_t newparent, const char *newname,
+		      unsigned int flags)
+{
+	(void)parent, (void)name, (void)newparent, (void)newname, (void)flags;
+	fuse_reply_err(req, EPERM);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		    const char *newname)
+{
+	(void)ino, (void)newparent, (void)newname;
+	fuse_reply_err(req, EPERM);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		       const char *name)
+{
+	(void)link, (void)parent, (void)name;
+	fuse_reply_err(req, EPERM);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode, struct fuse_file_info *fi)
+{
+	(void)parent, (void)name, (void)mode, (void)fi;
+	fuse_reply_err(req, EPERM);
+}
+
+static const struct fuse_lowlevel_ops zpd_fuse_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.getattr = op_getattr,
+	.setattr = op_setattr,
+	.readdir = op_readdir,
+	.open = op_open,
+	.read = op_read,
+	.write = op_write,
+	.flush = op_ok,
+	.release = op_ok,
+	.fsync = op_fsync,
+	.fallocate = op_fallocate,
+	.statfs = op_statfs,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.unlink = op_unlink,
+	.rmdir = op_unlink,
+	.rename = op_rename,
+	.link = op_link,
+	.symlink = op_symlink,
+	.create = op_create,
+};
+
+static void on_wakeup(int sig)
+{
+	(void)sig;
+}
+
+int zpd_fuse_start(struct zpd_store *store, const struct zpd_config *cfg,
+		   struct zpd_fuse **out, char *err, size_t errlen)
+{
+	char *argv[] = { "zpoold", "-o",
+			 "fsname=zpoold,subtype=zpoold,allow_other,"
+			 "default_permissions",
+			 NULL };
+	struct fuse_args args = FUSE_ARGS_INIT(3, argv);
+	struct sigaction sa = { .sa_handler = on_wakeup };
+	struct zpd_fuse *f;
+
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		snprintf(err, errlen, "cannot start the file system: %s",
+			 strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	f->store = store;
+	f->cfg = cfg;
+	clock_gettime(CLOCK_REALTIME, &f->started);
+	/* No SA_RESTART: the signal must end the loop thread's wait. */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
+
+	f->se = fuse_session_new(&args, &zpd_fuse_ops, sizeof(zpd_fuse_ops), f);
+	fuse_opt_free_args(&args);
+	if (!f->se) {
+		snprintf(err, errlen, "cannot start the file system "
+				      "(fuse_session_new failed)");
+		free(f);
+		return -EIO;
+	}
+	if (fuse_session_mount(f->se, cfg->mountpoint)) {
+		snprintf(err, errlen, "cannot mount volumes at '%s' "
+				      "(see the message above)",
+			 cfg->mountpoint);
+		fuse_session_destroy(f->se);
+		free(f);
+		return -EIO;
+	}
+	f->loop = fuse_loop_cfg_create();
+	if (!f->loop) {
+		snprintf(err, errlen, "cannot start the file system: %s",
+			 strerror(ENOMEM));
+		zpd_fuse_destroy(f);
+		return -ENOMEM;
+	}
+	fuse_loop_cfg_set_clone_fd(f->loop, cfg->clone_fd);
+	fuse_loop_cfg_set_max_threads(f->loop, cfg->threads);
+	/* Keep every worker: a thread that left would give its worker back
+	 * and a new one take it, for nothing but churn. */
+	fuse_loop_cfg_set_idle_threads(f->loop, cfg->threads);
+	*out = f;
+	return 0;
+}
+
+int zpd_fuse_run(struct zpd_fuse *f)
+{
+	f->loop_thread = pthread_self();
+	__atomic_store_n(&f->running, true, __ATOMIC_RELEASE);
+	return fuse_session_loop_mt(f->se, f->loop);
+}
+
+void zpd_fuse_stop(struct zpd_fuse *f)
+{
+	fuse_session_exit(f->se);
+	if (__atomic_load_n(&f->running, __ATOMIC_ACQUIRE))
+		pthread_kill(f->loop_thread, SIGUSR1);
+}
+
+void zpd_fuse_destroy(struct zpd_fuse *f)
+{
+	if (!f)
+		return;
+	if (f->se) {
+		fuse_session_unmount(f->se);
+		fuse_session_destroy(f->se);
+	}
+	if (f->loop)
+		fuse_loop_cfg_destroy(f->loop);
+	free(f);
+}

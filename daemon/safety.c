@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * safety.c - what keeps a swap daemon alive when memory runs out, and
+ * what keeps it from dropping swapped pages.
+ *
+ * A swap device served from user space deadlocks as soon as serving a
+ * swap-out needs memory that only a swap-out could free. So:
+ *  - all memory is locked (mlockall with MCL_ONFAULT: locked as it is
+ *    touched, so the lazily mapped block index does not become resident at
+ *    once), and the pool locks its own chunks;
+ *  - PR_SET_IO_FLUSHER makes the kernel treat our allocations like a block
+ *    driver's (no reclaim that waits for I/O, throttled only locally);
+ *  - oom_score_adj keeps the OOM killer away (-1000 by default);
+ *  - what the I/O path needs is made before the mount (workers, buffers,
+ *    the pool's reserve).
+ * And on stop: a volume that is active swap (through a loop device) holds
+ * pages that exist nowhere else, so main.c asks zpd_loops_of() and
+ * zpd_is_swap() before unmounting.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "daemon/internal.h"
+
+#ifndef PR_SET_IO_FLUSHER
+#define PR_SET_IO_FLUSHER 57 /* Linux 5.6 */
+#endif
+#ifndef MCL_ONFAULT
+#define MCL_ONFAULT 4 /* Linux 4.4 */
+#endif
+
+static int write_file(const char *path, const char *text)
+{
+	size_t len = strlen(text);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, text, len);
+	if (n < 0) {
+		int ret = -errno;
+
+		close(fd);
+		return ret;
+	}
+	close(fd);
+	return (size_t)n == len ? 0 : -EIO;
+}
+
+int zpd_safety_setup(const struct zpd_config *cfg, char *err, size_t errlen)
+{
+	char value[16];
+	int ret;
+
+	if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT)) {
+		snprintf(err, errlen,
+			 "cannot lock the daemon's memory (mlockall): %s",
+			 strerror(errno));
+		return -errno;
+	}
+	if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0))
+		zpd_log(LOG_WARNING,
+			"cannot mark the daemon an I/O flusher "
+			"(PR_SET_IO_FLUSHER): %s; swap-out under memory "
+			"pressure may stall",
+			strerror(errno));
+	snprintf(value, sizeof(value), "%d", cfg->oom_score_adj);
+	ret = write_file("/proc/self/oom_score_adj", value);
+	if (ret)
+		zpd_log(LOG_WARNING, "cannot set oom_score_adj to %d: %s",
+			cfg->oom_score_adj, strerror(-ret));
+	return 0;
+}
+
+/* Read a sysfs attribute into buf, without its newline. */
+static int read_attr(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	while (n > 0 && buf[n - 1] == '\n')
+		n--;
+	buf[n] = '\0';
+	return 0;
+}
+
+int zpd_loops_of(const char *path, char *buf, size_t len)
+{
+	DIR *dir = opendir("/sys/block");
+	struct dirent *de;
+	size_t used = 0;
+	int count = 0;
+
+	if (len)
+		buf[0] = '\0';
+	if (!dir)
+		return 0;
+	while ((de = readdir(dir))) {
+		char attr[PATH_MAX], backing[PATH_MAX];
+		int n;
+
+		if (strncmp(de->d_name, "loop", 4))
+			continue;
+		snprintf(attr, sizeof(attr), "/sys/block/%s/loop/backing_file",
+			 de->d_name);
+		if (read_attr(attr, backing, sizeof(backing)))
+			continue;
+		if (strcmp(backing, path))
+			continue;
+		n = snprintf(buf + used, len > used ? len - used : 0,
+			     "/dev/%s", de->d_name);
+		if (n > 0 && used + (size_t)n + 1 < len)
+			used += (size_t)n + 1;
+		count++;
+	}
+	closedir(dir);
+	return count;
+}
+
+bool zpd_is_swap(const char *dev)
+{
+	FILE *f = fopen("/proc/swaps", "re");
+	char line[PATH_MAX + 128], name[PATH_MAX];
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%4095s", name) == 1 && !strcmp(name, dev))
+			found = true;
+	fclose(f);
+	return found;
+}
+
+/* Whether a FUSE file system is mounted exactly at path. */
+static bool fuse_mounted_at(const char *path)
+{
+	FILE *f = fopen("/proc/self/mounts", "re");
+	char line[2 * PATH_MAX + 256], dir[PATH_MAX], type[256];
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%*s %4095s %255s", dir, type) == 2 &&
+		    !strcmp(dir, path) && !strncmp(type, "fuse", 4))
+			found = true;
+	fclose(f);
+	return found;
+}
+
+int zpd_clean_stale_mount(const char *mountpoint)
+{
+	struct statfs sfs;
+	int cleaned = 0;
+
+	/* stat() may be answered from attributes the kernel cached while
+	 * the daemon lived; statfs() always asks the file system, and a
+	 * connection without a daemon answers ENOTCONN. Mounts may be
+	 * stacked, so repeat. */
+	while (fuse_mounted_at(mountpoint)) {
+		if (!statfs(mountpoint, &sfs))
+			return -EBUSY;
+		if (errno != ENOTCONN)
+			return -errno;
+		if (umount2(mountpoint, MNT_DETACH))
+			return -errno;
+		cleaned = 1;
+	}
+	return cleaned;
+}

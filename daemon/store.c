@@ -1,0 +1,648 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * store.c - volumes, their block index, and the data path between a FUSE
+ * request and the pool.
+ *
+ * A volume is nr_blocks blocks of 4 KiB. Its index is an array of one
+ * struct zpd_entry per block in an anonymous mapping of the whole size,
+ * reserved at start (MAP_NORESERVE) and faulted in only where entries are
+ * written: a never-written block's entry is zero and reads as zeros, and
+ * reading it maps at most the shared zero page. The daemon locks its
+ * memory with MCL_ONFAULT, so the index is locked as it grows, never all at
+ * once.
+ *
+ * A block is in one of three forms: nothing (zeros), a same-filled word
+ * (no pool memory), or a pool object (compressed or raw, with the tag of
+ * the algorithm that made it). Writes of whole blocks are compressed and
+ * stored before the block's lock is taken; the lock only covers swapping
+ * the entry, and the old object is freed after it. A partial write reads
+ * the block, merges and stores it under the lock, so concurrent writers
+ * to one block never tear it. Reads decompress under the lock, which keeps
+ * the object alive until they are done.
+ *
+ * lock ordering: volume->stripes[blk % ZPD_STRIPES], then pool locks.
+ * Only one stripe is held at a time. store->workers_lock is a leaf.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "daemon/internal.h"
+#include "zp-assert.h"
+
+#define stat_add(v, field, n)                                                   \
+	__atomic_fetch_add(&(v)->stats.field, (uint64_t)(n), __ATOMIC_RELAXED)
+#define stat_sub(v, field, n)                                                   \
+	__atomic_fetch_sub(&(v)->stats.field, (uint64_t)(n), __ATOMIC_RELAXED)
+
+static pthread_mutex_t *stripe_of(struct zpd_volume *v, uint64_t blk)
+{
+	return &v->stripes[blk % ZPD_STRIPES];
+}
+
+/* ---------------------------------------------------------------------------
+ * Entries
+ * ------------------------------------------------------------------------ */
+
+/* Count an entry entering (sign 1) or leaving (sign -1) a volume. Caller
+ * holds the entry's stripe. */
+static void account_entry(struct zpd_volume *v, const struct zpd_entry *e,
+			  int sign)
+{
+	uint64_t one = 1, len = e->len;
+
+	if (e->flags & ZPD_E_SAME) {
+		if (sign > 0)
+			stat_add(v, blocks_same, one);
+		else
+			stat_sub(v, blocks_same, one);
+	} else if (e->flags & ZPD_E_POOL) {
+		bool raw = (e->tag >> COMP_TAG_LEVEL_BITS) == COMP_RAW;
+
+		if (sign > 0) {
+			if (raw)
+				stat_add(v, blocks_raw, one);
+			else
+				stat_add(v, blocks_compressed, one);
+			stat_add(v, stored_bytes, len);
+		} else {
+			if (raw)
+				stat_sub(v, blocks_raw, one);
+			else
+				stat_sub(v, blocks_compressed, one);
+			stat_sub(v, stored_bytes, len);
+		}
+	}
+}
+
+/* Free the object of an entry that left the index. No lock needed: nobody
+ * can reach it any more. */
+static void free_entry(struct zpd_volume *v, const struct zpd_entry *e)
+{
+	if (e->flags & ZPD_E_POOL)
+		zp_pool_free(v->store->pool, e->val);
+}
+
+/*
+ * Turn one page into a new entry: compress it and, unless it is
+ * same-filled, copy it into a fresh pool object. The entry is not in the
+ * index yet, so no lock is needed. -ENOSPC when the pool has no memory.
+ */
+static int make_entry(struct zpd_volume *v, struct zpd_worker *w,
+		      const void *page, int nid, struct zpd_entry *e)
+{
+	struct zpd_store *store = v->store;
+	struct comp_result res;
+	zp_handle_t h;
+	int ret;
+
+	ret = comp_compress(w->comp, zpd_store_compressor(store), page, &res);
+	zp_assert(ret == 0); /* the spec was checked when it was set */
+	memset(e, 0, sizeof(*e));
+	e->node = (uint8_t)(nid < 0 ? 0 : nid);
+	e->flags = ZPD_E_REF;
+	if (res.kind == COMP_KIND_SAME) {
+		e->flags |= ZPD_E_SAME;
+		e->val = res.word;
+		return 0;
+	}
+	ret = zp_pool_malloc(store->pool, res.len, nid < 0 ? 0 : nid, &h);
+	if (ret)
+		return ret == -ENOMEM ? -ENOSPC : ret;
+	zp_pool_write(store->pool, h, res.data, res.len);
+	e->flags |= ZPD_E_POOL;
+	e->val = h;
+	e->len = (uint16_t)res.len;
+	e->tag = res.tag;
+	return 0;
+}
+
+/* Rebuild a block into dst (4 KiB). Caller holds the block's stripe. */
+static int load_block_locked(struct zpd_volume *v, struct zpd_worker *w,
+			     const struct zpd_entry *e, void *dst)
+{
+	struct zp_pool *pool = v->store->pool;
+	const void *src;
+	int ret;
+
+	if (e->flags & ZPD_E_SAME) {
+		comp_page_fill(dst, e->val);
+		return 0;
+	}
+	if (!(e->flags & ZPD_E_POOL)) {
+		memset(dst, 0, ZPD_BLOCK_SIZE);
+		return 0;
+	}
+	src = zp_pool_read_begin(pool, e->val);
+	ret = comp_decompress(w->comp, e->tag, src, e->len, dst);
+	zp_pool_read_end(pool, e->val);
+	return ret ? -EIO : 0;
+}
+
+/* Mark an entry referenced without dirtying an index page for nothing. */
+static void touch_entry(struct zpd_entry *e)
+{
+	if ((e->flags & ZPD_E_FORM) && !(e->flags & ZPD_E_REF))
+		e->flags |= ZPD_E_REF;
+}
+
+/* ---------------------------------------------------------------------------
+ * Data path
+ * ------------------------------------------------------------------------ */
+
+/* Read part [boff, boff + n) of block blk into dst. */
+static int read_block(struct zpd_volume *v, struct zpd_worker *w, uint64_t blk,
+		      unsigned int boff, unsigned int n, void *dst)
+{
+	pthread_mutex_t *lock = stripe_of(v, blk);
+	struct zpd_entry *e = &v->index[blk];
+	int ret;
+
+	if (v->kind == ZPD_STORE_NULL) {
+		memset(dst, 0, n);
+		return 0;
+	}
+	pthread_mutex_lock(lock);
+	if (!(e->flags & ZPD_E_FORM)) {
+		pthread_mutex_unlock(lock);
+		memset(dst, 0, n);
+		return 0;
+	}
+	if (n == ZPD_BLOCK_SIZE) {
+		ret = load_block_locked(v, w, e, dst);
+	} else {
+		ret = load_block_locked(v, w, e, w->page);
+		if (!ret)
+			memcpy(dst, w->page + boff, n);
+	}
+	touch_entry(e);
+	pthread_mutex_unlock(lock);
+	return ret;
+}
+
+/*
+ * Write part [boff, boff + n) of block blk from src; src NULL writes
+ * zeros. A whole block is prepared outside the lock; a part is merged with
+ * the old contents under it.
+ */
+static int write_block(struct zpd_volume *v, struct zpd_worker *w,
+		       uint64_t blk, unsigned int boff, unsigned int n,
+		       const void *src, int nid)
+{
+	pthread_mutex_t *lock = stripe_of(v, blk);
+	struct zpd_entry *slot = &v->index[blk];
+	struct zpd_entry old, e;
+	int ret;
+
+	if (v->kind == ZPD_STORE_NULL)
+		return 0;
+	if (n == ZPD_BLOCK_SIZE && src) {
+		ret = make_entry(v, w, src, nid, &e);
+		if (ret)
+			return ret;
+		pthread_mutex_lock(lock);
+	} else {
+		pthread_mutex_lock(lock);
+		/* Zeroing part of a block that holds nothing changes
+		 * nothing, and must not fault in an index page. */
+		if (!src && !(slot->flags & ZPD_E_FORM)) {
+			pthread_mutex_unlock(lock);
+			return 0;
+		}
+		ret = load_block_locked(v, w, slot, w->page);
+		if (ret)
+			goto unlock;
+		if (src)
+			memcpy(w->page + boff, src, n);
+		else
+			memset(w->page + boff, 0, n);
+		ret = make_entry(v, w, w->page, nid, &e);
+		if (ret)
+			goto unlock;
+		stat_add(v, partial_writes, 1);
+	}
+	old = *slot;
+	*slot = e;
+	/* Counted under the lock, so that the entry's next writer cannot
+	 * count it out before it was counted in. */
+	account_entry(v, &e, 1);
+	account_entry(v, &old, -1);
+	pthread_mutex_unlock(lock);
+	free_entry(v, &old);
+	return 0;
+
+unlock:
+	pthread_mutex_unlock(lock);
+	return ret;
+}
+
+/* Forget block blk. */
+static void drop_block(struct zpd_volume *v, uint64_t blk)
+{
+	pthread_mutex_t *lock = stripe_of(v, blk);
+	struct zpd_entry *slot = &v->index[blk];
+	struct zpd_entry old;
+
+	if (v->kind == ZPD_STORE_NULL)
+		return;
+	pthread_mutex_lock(lock);
+	old = *slot;
+	/* Leave a never-written entry untouched: clearing it would fault in
+	 * an index page to store zeros. */
+	if (old.flags & ZPD_E_FORM) {
+		memset(slot, 0, sizeof(*slot));
+		account_entry(v, &old, -1);
+	}
+	pthread_mutex_unlock(lock);
+	free_entry(v, &old);
+}
+
+/* Clip [off, off + len) to the volume: the length that lies inside. */
+static uint64_t clip(const struct zpd_volume *v, uint64_t off, uint64_t len)
+{
+	if (off >= v->size)
+		return 0;
+	return ZP_MIN(len, v->size - off);
+}
+
+ssize_t zpd_volume_read(struct zpd_volume *v, struct zpd_worker *w, void *buf,
+			size_t len, uint64_t off)
+{
+	unsigned char *dst = buf;
+	uint64_t n = clip(v, off, len), done = 0;
+
+	stat_add(v, reads, 1);
+	while (done < n) {
+		uint64_t pos = off + done;
+		unsigned int boff = pos & (ZPD_BLOCK_SIZE - 1);
+		unsigned int chunk = (unsigned int)ZP_MIN(
+			(uint64_t)(ZPD_BLOCK_SIZE - boff), n - done);
+		int ret = read_block(v, w, pos >> ZPD_BLOCK_SHIFT, boff, chunk,
+				     dst + done);
+
+		if (ret) {
+			stat_add(v, read_errors, 1);
+			return ret;
+		}
+		done += chunk;
+	}
+	stat_add(v, bytes_read, done);
+	return (ssize_t)done;
+}
+
+ssize_t zpd_volume_write(struct zpd_volume *v, struct zpd_worker *w,
+			 const void *buf, size_t len, uint64_t off, int nid)
+{
+	const unsigned char *src = buf;
+	uint64_t n = clip(v, off, len), done = 0;
+
+	stat_add(v, writes, 1);
+	if (len && !n)
+		return -ENOSPC;
+	while (done < n) {
+		uint64_t pos = off + done;
+		unsigned int boff = pos & (ZPD_BLOCK_SIZE - 1);
+		unsigned int chunk = (unsigned int)ZP_MIN(
+			(uint64_t)(ZPD_BLOCK_SIZE - boff), n - done);
+		int ret = write_block(v, w, pos >> ZPD_BLOCK_SHIFT, boff, chunk,
+				      src + done, nid);
+
+		if (ret) {
+			stat_add(v, write_errors, 1);
+			stat_add(v, bytes_written, done);
+			/* What was written stays written; say so if anything
+			 * was, as write(2) does. */
+			return done ? (ssize_t)done : ret;
+		}
+		done += chunk;
+	}
+	stat_add(v, bytes_written, done);
+	return (ssize_t)done;
+}
+
+int zpd_volume_discard(struct zpd_volume *v, struct zpd_worker *w,
+		       uint64_t off, uint64_t len, int nid)
+{
+	uint64_t n = clip(v, off, len), end = off + n, pos = off;
+
+	stat_add(v, discards, 1);
+	while (pos < end) {
+		unsigned int boff = pos & (ZPD_BLOCK_SIZE - 1);
+		uint64_t chunk = ZP_MIN((uint64_t)(ZPD_BLOCK_SIZE - boff),
+					end - pos);
+
+		if (chunk == ZPD_BLOCK_SIZE) {
+			drop_block(v, pos >> ZPD_BLOCK_SHIFT);
+		} else {
+			int ret = write_block(v, w, pos >> ZPD_BLOCK_SHIFT,
+					      boff, (unsigned int)chunk, NULL,
+					      nid);
+			if (ret)
+				return ret;
+		}
+		pos += chunk;
+	}
+	return 0;
+}
+
+void zpd_volume_stats(const struct zpd_volume *v, struct zpd_volume_stats *out)
+{
+#define ZPD_STAT_LOAD(name, desc)                                               \
+	out->name = __atomic_load_n(&v->stats.name, __ATOMIC_RELAXED);
+	ZPD_VOLUME_STAT_FIELDS(ZPD_STAT_LOAD)
+#undef ZPD_STAT_LOAD
+}
+
+/* ---------------------------------------------------------------------------
+ * Maintenance
+ * ------------------------------------------------------------------------ */
+
+/* Compact once the pool's pages hold this much more than its objects need:
+ * an eighth of the pool, and at least a chunk's worth so that a small pool
+ * is not compacted for a few pages. */
+#define COMPACT_WASTE_SHIFT 3
+#define COMPACT_WASTE_MIN (4ull << 20)
+
+void zpd_store_maintain(struct zpd_store *store)
+{
+	struct zp_pool_stats st;
+	uint64_t held, waste;
+
+	zp_pool_stats(store->pool, &st);
+	held = (uint64_t)st.pages * ZP_PAGE_SIZE;
+	waste = held > st.bytes_used ? held - st.bytes_used : 0;
+	if (waste > COMPACT_WASTE_MIN &&
+	    waste > held >> COMPACT_WASTE_SHIFT)
+		zp_pool_compact(store->pool, -1);
+	/* Pages freed by discards and compaction go back to the system
+	 * even when no later allocation comes to notice they are idle. */
+	zp_pool_trim(store->pool);
+}
+
+/* ---------------------------------------------------------------------------
+ * Compressor setting
+ * ------------------------------------------------------------------------ */
+
+static uint32_t pack_spec(struct comp_spec spec)
+{
+	return (uint32_t)spec.backend << 16 | (uint16_t)(int16_t)spec.level;
+}
+
+struct comp_spec zpd_store_compressor(const struct zpd_store *store)
+{
+	uint32_t v = atomic_load_explicit(&store->compressor,
+					  memory_order_relaxed);
+
+	return (struct comp_spec){ .backend = (int)(v >> 16),
+				   .level = (int16_t)(v & 0xffff) };
+}
+
+void zpd_store_set_compressor(struct zpd_store *store, struct comp_spec spec)
+{
+	zp_assert(comp_spec_valid(spec));
+	atomic_store_explicit(&store->compressor, pack_spec(spec),
+			      memory_order_relaxed);
+}
+
+/* ---------------------------------------------------------------------------
+ * Workers
+ * ------------------------------------------------------------------------ */
+
+static void worker_free(struct zpd_worker *w)
+{
+	if (!w)
+		return;
+	comp_ctx_free(w->comp);
+	free(w->buf);
+	free(w);
+}
+
+static struct zpd_worker *worker_new(struct zpd_store *store, size_t buf_size)
+{
+	struct zpd_worker *w;
+
+	if (posix_memalign((void **)&w, ZP_CACHELINE, sizeof(*w)))
+		return NULL;
+	memset(w, 0, sizeof(*w));
+	w->store = store;
+	w->comp = comp_ctx_new((unsigned)zp_pool_huge_class_size(store->pool));
+	w->buf_size = buf_size;
+	if (posix_memalign((void **)&w->buf, ZPD_BLOCK_SIZE, buf_size))
+		w->buf = NULL;
+	if (!w->comp || !w->buf) {
+		worker_free(w);
+		return NULL;
+	}
+	/* Touch the buffer now: its pages must not be faulted in on the I/O
+	 * path, when memory may be short. */
+	memset(w->buf, 0, buf_size);
+	return w;
+}
+
+/* A thread that had a worker exits: the worker goes back on the list. */
+static void worker_put(void *p)
+{
+	struct zpd_worker *w = p;
+	struct zpd_store *store = w->store;
+
+	pthread_mutex_lock(&store->workers_lock);
+	w->next = store->free_workers;
+	store->free_workers = w;
+	pthread_mutex_unlock(&store->workers_lock);
+}
+
+struct zpd_worker *zpd_worker_get(struct zpd_store *store)
+{
+	struct zpd_worker *w = pthread_getspecific(store->worker_key);
+
+	if (w)
+		return w;
+	pthread_mutex_lock(&store->workers_lock);
+	w = store->free_workers;
+	if (w)
+		store->free_workers = w->next;
+	pthread_mutex_unlock(&store->workers_lock);
+	if (w)
+		pthread_setspecific(store->worker_key, w);
+	return w;
+}
+
+/* ---------------------------------------------------------------------------
+ * Volumes and the store
+ * ------------------------------------------------------------------------ */
+
+/* Volumes go away with the store, whose pool destroy frees every object at
+ * once: walking the index here would fault in page tables for all of it. */
+static void volume_free(struct zpd_volume *v)
+{
+	if (!v)
+		return;
+	if (v->index && v->index != MAP_FAILED)
+		munmap(v->index, v->index_bytes);
+	if (v->stripes) {
+		for (unsigned int i = 0; i < ZPD_STRIPES; i++)
+			pthread_mutex_destroy(&v->stripes[i]);
+		free(v->stripes);
+	}
+	free(v);
+}
+
+static int volume_new(struct zpd_store *store,
+		      const struct zpd_volume_conf *vc, uint64_t ino,
+		      struct zpd_volume **out, char *err, size_t errlen)
+{
+	struct zpd_volume *v = calloc(1, sizeof(*v));
+	unsigned int i;
+
+	if (!v)
+		goto nomem;
+	v->store = store;
+	snprintf(v->name, sizeof(v->name), "%s", vc->name);
+	v->size = vc->size;
+	v->nr_blocks = vc->size >> ZPD_BLOCK_SHIFT;
+	v->node = vc->node;
+	v->kind = vc->store;
+	v->ino = ino;
+	v->index_bytes = ZP_ALIGN_UP(v->nr_blocks * sizeof(struct zpd_entry),
+				     (uint64_t)ZPD_BLOCK_SIZE);
+	v->index = mmap(NULL, v->index_bytes, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (v->index == MAP_FAILED) {
+		snprintf(err, errlen,
+			 "cannot reserve the block index of volume '%s' "
+			 "(%zu bytes): %s",
+			 vc->name, v->index_bytes, strerror(errno));
+		volume_free(v);
+		return -ENOMEM;
+	}
+	v->stripes = calloc(ZPD_STRIPES, sizeof(*v->stripes));
+	if (!v->stripes)
+		goto nomem_free;
+	for (i = 0; i < ZPD_STRIPES; i++)
+		pthread_mutex_init(&v->stripes[i], NULL);
+	*out = v;
+	return 0;
+
+nomem_free:
+	volume_free(v);
+nomem:
+	snprintf(err, errlen, "cannot set up volume '%s': %s", vc->name,
+		 strerror(ENOMEM));
+	return -ENOMEM;
+}
+
+static void store_cpu_nodes(struct zpd_store *store)
+{
+	unsigned int cpu;
+
+	for (cpu = 0; cpu < CPU_SETSIZE; cpu++)
+		store->cpu_node[cpu] = zpd_cpu_node(cpu);
+}
+
+int zpd_store_create(const struct zpd_config *cfg, unsigned int nr_workers,
+		     struct zpd_store **out, char *err, size_t errlen)
+{
+	struct zp_pool_config pc = { 0 };
+	struct zpd_store *store;
+	unsigned int i;
+	int ret;
+
+	store = calloc(1, sizeof(*store));
+	if (!store) {
+		snprintf(err, errlen, "cannot set up the store: %s",
+			 strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&store->workers_lock, NULL);
+	ret = pthread_key_create(&store->worker_key, worker_put);
+	if (ret) {
+		snprintf(err, errlen, "cannot set up the store: %s",
+			 strerror(ret));
+		pthread_mutex_destroy(&store->workers_lock);
+		free(store);
+		return -ret;
+	}
+	zpd_store_set_compressor(store, cfg->compressor);
+	store->node_hint = cfg->node_hint;
+	store->node_cache_ms = cfg->node_cache_ms;
+
+	pc.policy = cfg->policy;
+	pc.max_zspage_pages = cfg->max_zspage_pages;
+	pc.chunk_bytes = cfg->chunk_bytes;
+	pc.release_delay_ms = cfg->release_delay_ms;
+	pc.shards = cfg->shards;
+	pc.cache_pages = (unsigned int)(cfg->reserve >> ZP_PAGE_SHIFT);
+	ret = zp_pool_create(&pc, &store->pool);
+	if (ret) {
+		snprintf(err, errlen, "cannot create the pool: %s",
+			 strerror(-ret));
+		goto fail;
+	}
+	store->nr_nodes = zp_pool_nr_nodes(store->pool);
+	store_cpu_nodes(store);
+
+	for (i = 0; i < cfg->nr_volumes; i++) {
+		ret = volume_new(store, &cfg->volumes[i], i + 2,
+				 &store->volumes[i], err, errlen);
+		if (ret)
+			goto fail;
+		store->nr_volumes++;
+	}
+	for (i = 0; i < nr_workers; i++) {
+		struct zpd_worker *w = worker_new(store, cfg->max_write);
+
+		if (!w) {
+			snprintf(err, errlen,
+				 "cannot set up worker %u of %u: %s", i + 1,
+				 nr_workers, strerror(ENOMEM));
+			ret = -ENOMEM;
+			goto fail;
+		}
+		w->next = store->free_workers;
+		store->free_workers = w;
+		store->nr_workers++;
+	}
+	*out = store;
+	return 0;
+
+fail:
+	zpd_store_destroy(store);
+	return ret;
+}
+
+void zpd_store_destroy(struct zpd_store *store)
+{
+	struct zpd_worker *w, *next;
+	unsigned int i;
+
+	if (!store)
+		return;
+	/* The calling thread's worker, if it took one, goes back first. */
+	w = pthread_getspecific(store->worker_key);
+	if (w) {
+		pthread_setspecific(store->worker_key, NULL);
+		worker_put(w);
+	}
+	for (w = store->free_workers; w; w = next) {
+		next = w->next;
+		worker_free(w);
+	}
+	for (i = 0; i < store->nr_volumes; i++)
+		volume_free(store->volumes[i]);
+	zp_pool_destroy(store->pool);
+	pthread_key_delete(store->worker_key);
+	pthread_mutex_destroy(&store->workers_lock);
+	free(store);
+}
+
+struct zpd_volume *zpd_store_volume(struct zpd_store *store, const char *name)
+{
+	unsigned int i;
+
+	for (i = 0; i < store->nr_volumes; i++)
+		if (!strcmp(store->volumes[i]->name, name))
+			return store->volumes[i];
+	return NULL;
+}

@@ -1,0 +1,487 @@
+# shellcheck shell=bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# lib.sh - what the daemon's integration tests share. Source it first:
+#   . "${top_srcdir:-$(dirname "$0")/../..}/tests/daemon/lib.sh"
+#
+# These tests change the whole machine (mounts, loop devices, swap,
+# cgroups), so everything they set up is undone by cleanup hooks that run
+# from an EXIT trap, last registered first, also when a test fails or is
+# interrupted. Each test has its own directory and mount point under
+# $ZT_TMP; no test leaves swap enabled.
+#
+# requires CMD...          exit 77 (skip) if a command is missing; tools/check
+#                          counts a skip as a failure, so only use it for
+#                          what install-deps installs
+# requires_root            the same for root
+# on_exit CMD              run CMD (a string for eval) at exit
+# fail MSG                 print "<test>: FAIL: MSG" and exit 1
+# note MSG                 print "<test>: MSG"
+# write_config FILE        write a config with the mount point $ZT_MNT and
+#                          the lines on stdin appended
+# start_daemon CONF [ARGS] start zpoold in the background, wait until its
+#                          mount is usable (or fail); sets ZT_PID, logs to
+#                          $ZT_TMP/zpoold.log
+# stop_daemon [TIMEOUT]    SIGTERM and wait (default 20 s) for it to exit;
+#                          fails if it hangs or exits non-zero
+# daemon_alive             whether ZT_PID still runs
+# lock_swap                wait until no other test or benchmark of this
+#                          project uses swap (an flock held until exit):
+#                          swap devices are machine-wide, and make check
+#                          runs tests in parallel
+# attach_loop FILE         losetup; sets ZT_LOOP to the device; detached at
+#                          exit (not in $(...): hooks set in a subshell are
+#                          lost)
+# swap_on DEV              mkswap + swapon --discard; swapoff at exit
+# swap_on_first DEV        the same with the highest priority (32767), so
+#                          that the kernel fills DEV before any other swap
+#                          the machine has
+# swap_used DEV            kB of swap in use on DEV (from /proc/swaps; empty
+#                          if DEV is not swap)
+# corpus_file              decompress the corpus once into $ZT_TMP; print
+#                          its path
+# vm_stat NAME             a counter from /proc/vmstat
+# proc_field PID NAME      a field of /proc/PID/status in kB (VmSwap, ...)
+# memcg_create NAME LIMIT  make the cgroup v1 memory cgroup NAME with
+#                          memory.limit_in_bytes LIMIT (e.g. 128M); sets
+#                          ZT_MEMCG to its directory; removed at exit
+#                          (memcg_remove)
+# memcg_remove DIR         move any tasks left in DIR to the root memory
+#                          cgroup, then remove it
+# memcg_run DIR CMD [ARG]  run CMD inside the memory cgroup DIR; it execs,
+#                          so run it as a background job (`memcg_run ... &`,
+#                          then $! is CMD's pid) or in ( )
+# in_memcg PID DIR         whether PID is in the memory cgroup DIR
+# wait_pid PID SECS        wait up to SECS for the background job PID; its
+#                          exit status, or 124 if it still runs (then it
+#                          is left running)
+# wait_for_line FILE RE SECS
+#                          wait up to SECS for a line matching the ERE RE
+#                          in FILE; non-zero if none came
+# sample_every SECS FILE CMD
+#                          run CMD (a string for eval) every SECS seconds
+#                          in the background, appending its output to
+#                          FILE; sets ZT_SAMPLER to the sampler's pid;
+#                          stopped at exit, or earlier with stop_sampler
+# stop_sampler PID         stop a sampler
+# kill_child SIG PID       send SIG to PID if it is still a child of this
+#                          shell (a pid that was waited for may be reused),
+#                          then wait up to 10 s for it (a task stuck in
+#                          the kernel may not die)
+# column_max FILE N        the largest value of column N in FILE (0 if
+#                          empty)
+# dump_stuck PID...        print what each thread of each PID waits on
+#                          (state, wchan, /proc/PID/task/*/stack), the
+#                          same for every other task in D state (loop
+#                          workers, ...) and the end of dmesg: for a test
+#                          that found a hang
+# fuse_abort               abort the FUSE connection of $ZT_MNT (without
+#                          touching the mount, which may hang), so that
+#                          everything waiting on a hung daemon fails;
+#                          mounts fusectl for it if needed (unmounted at
+#                          exit)
+# expect_fail MSG CMD...   run CMD; fail unless it exits non-zero and its
+#                          stderr contains the string MSG; sets ZT_RC and
+#                          ZT_ERR (its status and stderr)
+# wait_until SECS CMD...   run CMD every 0.1 s until it succeeds; non-zero
+#                          if it did not within SECS. CMD is a command or
+#                          function: [ "$(x)" -eq 0 ] would be expanded
+#                          once, before the first try
+# kill_daemon              SIGKILL zpoold and reap it; its mount stays
+#                          behind, stale ("Transport endpoint is not
+#                          connected"), until a new daemon or the exit
+#                          cleanup detaches it
+# run_bg CMD...            start CMD as a background job and add its pid
+#                          to ZT_BG; jobs still running at exit are killed
+#                          with their children
+# wait_bg SECS             wait up to SECS in all for the run_bg jobs; fails
+#                          naming the first that failed or still runs
+
+set -u
+
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+top_builddir=${top_builddir:-$top_srcdir}
+ZT_NAME=$(basename "$0" .sh)
+ZPOOLD=$top_builddir/daemon/zpoold
+
+ZT_TMP=$(mktemp -d "${TMPDIR:-/tmp}/zpoold-$ZT_NAME.XXXXXX") || exit 99
+ZT_MNT=$ZT_TMP/mnt
+ZT_PID=
+_zt_hooks=()
+
+_zt_cleanup() {
+	local rc=$? i
+	trap - EXIT INT TERM
+	for ((i = ${#_zt_hooks[@]} - 1; i >= 0; i--)); do
+		eval "${_zt_hooks[$i]}" >/dev/null 2>&1 || true
+	done
+	if [ -n "$ZT_PID" ] && kill -0 "$ZT_PID" 2>/dev/null; then
+		kill -KILL "$ZT_PID" 2>/dev/null
+		wait "$ZT_PID" 2>/dev/null
+	fi
+	# Mounts may be stacked (a daemon that mounted over a stale mount).
+	for ((i = 0; i < 8; i++)); do
+		grep -q " $ZT_MNT " /proc/mounts 2>/dev/null || break
+		umount -l "$ZT_MNT" 2>/dev/null || break
+	done
+	if [ $rc -ne 0 ] && [ -f "$ZT_TMP/zpoold.log" ]; then
+		echo "--- zpoold.log"
+		tail -n 40 "$ZT_TMP/zpoold.log"
+	fi
+	rm -rf "$ZT_TMP"
+	exit $rc
+}
+trap _zt_cleanup EXIT
+trap 'exit 130' INT TERM
+
+on_exit() {
+	_zt_hooks+=("$1")
+}
+
+note() {
+	echo "$ZT_NAME: $*"
+}
+
+fail() {
+	echo "$ZT_NAME: FAIL: $*" >&2
+	exit 1
+}
+
+requires() {
+	local c
+	for c in "$@"; do
+		if ! command -v "$c" >/dev/null 2>&1; then
+			echo "$ZT_NAME: SKIP: '$c' is not installed" >&2
+			exit 77
+		fi
+	done
+}
+
+requires_root() {
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "$ZT_NAME: SKIP: needs root" >&2
+		exit 77
+	fi
+}
+
+write_config() {
+	{
+		printf '[daemon]\nmountpoint = %s\n' "$ZT_MNT"
+		cat
+	} >"$1"
+}
+
+daemon_alive() {
+	[ -n "$ZT_PID" ] && kill -0 "$ZT_PID" 2>/dev/null
+}
+
+start_daemon() {
+	local conf=$1 i
+	shift
+	[ -x "$ZPOOLD" ] || fail "cannot find '$ZPOOLD': build it first"
+	"$ZPOOLD" -c "$conf" "$@" >>"$ZT_TMP/zpoold.log" 2>&1 &
+	ZT_PID=$!
+	on_exit "stop_daemon_quietly"
+	for ((i = 0; i < 100; i++)); do
+		if grep -q "^zpoold $ZT_MNT fuse.zpoold " /proc/mounts &&
+			grep -q 'ready:' "$ZT_TMP/zpoold.log"; then
+			return 0
+		fi
+		daemon_alive || fail "zpoold exited during start-up"
+		sleep 0.1
+	done
+	fail "zpoold did not become ready in 10 s"
+}
+
+stop_daemon() {
+	local timeout=${1:-20} i rc
+	daemon_alive || fail "zpoold is not running"
+	kill -TERM "$ZT_PID"
+	for ((i = 0; i < timeout * 10; i++)); do
+		if ! daemon_alive; then
+			wait "$ZT_PID"
+			rc=$?
+			ZT_PID=
+			[ $rc -eq 0 ] || fail "zpoold exited with status $rc"
+			grep -q " $ZT_MNT " /proc/mounts &&
+				fail "zpoold exited but left its mount"
+			return 0
+		fi
+		sleep 0.1
+	done
+	fail "zpoold did not stop within $timeout s of SIGTERM"
+}
+
+stop_daemon_quietly() {
+	if daemon_alive; then
+		kill -TERM "$ZT_PID"
+		sleep 1
+		kill -KILL "$ZT_PID" 2>/dev/null
+		wait "$ZT_PID" 2>/dev/null
+	fi
+	ZT_PID=
+}
+
+lock_swap() {
+	exec {_zt_swap_lock}>/run/lock/zpoold-tests-swap.lock ||
+		fail "cannot open the swap test lock"
+	flock "$_zt_swap_lock" || fail "cannot take the swap test lock"
+}
+
+attach_loop() {
+	ZT_LOOP=$(losetup --find --show "$1") || fail "losetup '$1' failed"
+	on_exit "losetup -d $ZT_LOOP"
+}
+
+swap_on() {
+	mkswap "$1" >/dev/null || fail "mkswap '$1' failed"
+	swapon --discard "$1" || fail "swapon '$1' failed"
+	on_exit "swapoff $1"
+}
+
+swap_on_first() {
+	mkswap "$1" >/dev/null || fail "mkswap '$1' failed"
+	swapon --discard -p 32767 "$1" || fail "swapon '$1' failed"
+	on_exit "swapoff $1"
+}
+
+swap_used() {
+	awk -v d="$1" '$1 == d { print $4 }' /proc/swaps
+}
+
+corpus_file() {
+	local f=$ZT_TMP/corpus.bin src
+	if [ ! -f "$f" ]; then
+		for src in "${ZPOOLD_CORPUS:-}" \
+			"$top_srcdir/../shared/corpus/anon-96m.bin.zst" \
+			/work/shared/corpus/anon-96m.bin.zst; do
+			[ -n "$src" ] && [ -f "$src" ] && break
+		done
+		[ -f "$src" ] || fail "cannot find the corpus (set ZPOOLD_CORPUS)"
+		zstd -q -dc "$src" >"$f" || fail "cannot decompress '$src'"
+	fi
+	echo "$f"
+}
+
+vm_stat() {
+	awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat
+}
+
+proc_field() {
+	awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"
+}
+
+memcg_create() {
+	local dir=/sys/fs/cgroup/memory/$1
+	[ -d /sys/fs/cgroup/memory ] ||
+		fail "no cgroup v1 memory controller at /sys/fs/cgroup/memory"
+	mkdir "$dir" || fail "cannot make the memory cgroup '$dir'"
+	on_exit "memcg_remove $dir"
+	echo "$2" >"$dir/memory.limit_in_bytes" ||
+		fail "cannot set memory.limit_in_bytes of '$dir' to $2"
+	# shellcheck disable=SC2034 # for the caller
+	ZT_MEMCG=$dir
+}
+
+memcg_remove() {
+	local dir=$1 pid i
+	[ -d "$dir" ] || return 0
+	for ((i = 0; i < 50; i++)); do
+		while read -r pid; do
+			echo "$pid" >/sys/fs/cgroup/memory/cgroup.procs
+		done <"$dir/cgroup.procs"
+		rmdir "$dir" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	rmdir "$dir"
+}
+
+memcg_run() {
+	local dir=$1
+	shift
+	# shellcheck disable=SC2016
+	exec sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$dir" "$@"
+}
+
+in_memcg() {
+	local dir=${2#/sys/fs/cgroup/memory}
+	grep -q "^[0-9]*:memory:$dir\$" "/proc/$1/cgroup" 2>/dev/null
+}
+
+_zt_running() {
+	local st
+	kill -0 "$1" 2>/dev/null || return 1
+	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
+	[ "${st%% *}" != Z ]
+}
+
+wait_pid() {
+	local pid=$1 secs=$2 i
+	for ((i = 0; i < secs * 10; i++)); do
+		_zt_running "$pid" || break
+		sleep 0.1
+	done
+	_zt_running "$pid" && return 124
+	wait "$pid"
+}
+
+wait_for_line() {
+	local file=$1 re=$2 secs=$3 i
+	for ((i = 0; i < secs * 10; i++)); do
+		grep -Eq -- "$re" "$file" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	grep -Eq -- "$re" "$file" 2>/dev/null
+}
+
+sample_every() {
+	local secs=$1 file=$2 cmd=$3
+	(
+		trap - EXIT
+		while :; do
+			eval "$cmd"
+			sleep "$secs"
+		done
+	) >>"$file" 2>/dev/null &
+	ZT_SAMPLER=$!
+	on_exit "stop_sampler $ZT_SAMPLER"
+}
+
+stop_sampler() {
+	kill_child TERM "$1"
+}
+
+kill_child() {
+	local st
+	st=$(sed 's/.*) //' "/proc/$2/stat" 2>/dev/null) || return 0
+	st=${st#* }
+	[ "${st%% *}" = "$$" ] || return 0
+	kill -"$1" "$2" 2>/dev/null
+	wait_pid "$2" 10 >/dev/null 2>&1
+	return 0
+}
+
+column_max() {
+	awk -v n="$2" 'BEGIN { m = 0 } $n + 0 > m { m = $n + 0 }
+		END { printf "%.0f\n", m }' "$1"
+}
+
+_zt_dump_task() {
+	echo "- task ${1##*/} ($(cat "$1/comm" 2>/dev/null)):" \
+		"state $(sed 's/.*) //' "$1/stat" 2>/dev/null | cut -d' ' -f1)," \
+		"wchan $(cat "$1/wchan" 2>/dev/null)"
+	cat "$1/stack" 2>/dev/null
+}
+
+dump_stuck() {
+	local pid t st seen=" "
+	for pid in "$@"; do
+		[ -d "/proc/$pid" ] || continue
+		echo "--- pid $pid: $(tr '\0' ' ' <"/proc/$pid/cmdline")"
+		for t in /proc/"$pid"/task/*; do
+			_zt_dump_task "$t"
+			seen+="${t##*/} "
+		done
+	done
+	echo "--- other tasks in D state"
+	for t in /proc/[0-9]*/task/[0-9]*; do
+		st=$(sed 's/.*) //' "$t/stat" 2>/dev/null) || continue
+		[ "${st%% *}" = D ] || continue
+		case $seen in *" ${t##*/} "*) continue ;; esac
+		_zt_dump_task "$t"
+	done
+	echo "--- dmesg | tail -n 60"
+	dmesg | tail -n 60
+}
+
+fuse_abort() {
+	local dev
+	dev=$(awk -v m="$ZT_MNT" '$5 == m { print $3 }' /proc/self/mountinfo |
+		tail -n 1)
+	[ -n "$dev" ] || return 1
+	if ! grep -q '^[^ ]* /sys/fs/fuse/connections fusectl ' /proc/mounts; then
+		mount -t fusectl fusectl /sys/fs/fuse/connections || return 1
+		on_exit "umount /sys/fs/fuse/connections"
+	fi
+	# The connection is named by the mount's device number.
+	echo 1 >"/sys/fs/fuse/connections/$((${dev%%:*} * 1048576 + ${dev#*:}))/abort"
+}
+
+expect_fail() {
+	local msg=$1
+	shift
+	ZT_ERR=$("$@" 2>&1 >/dev/null)
+	ZT_RC=$?
+	[ $ZT_RC -ne 0 ] || fail "'$*' succeeded; expected '$msg'"
+	case $ZT_ERR in
+	*"$msg"*) ;;
+	*) fail "'$*' failed (status $ZT_RC) without '$msg': $ZT_ERR" ;;
+	esac
+}
+
+wait_until() {
+	local secs=$1 i
+	shift
+	for ((i = 0; i < secs * 10; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	"$@"
+}
+
+kill_daemon() {
+	daemon_alive || fail "zpoold is not running"
+	kill -KILL "$ZT_PID"
+	wait "$ZT_PID" 2>/dev/null
+	ZT_PID=
+}
+
+ZT_BG=()
+_zt_bg_hooked=
+
+# Kill a process, then its descendants (a job may be a subshell); the
+# parent goes first so that it starts no more.
+_zt_kill_tree() {
+	local children child
+	children=$(cat /proc/"$1"/task/*/children 2>/dev/null)
+	kill -KILL "$1" 2>/dev/null
+	for child in $children; do
+		_zt_kill_tree "$child"
+	done
+}
+
+_zt_kill_bg() {
+	local pid
+	for pid in "${ZT_BG[@]}"; do
+		_zt_running "$pid" && _zt_kill_tree "$pid"
+		wait "$pid" 2>/dev/null
+	done
+	ZT_BG=()
+}
+
+run_bg() {
+	if [ -z "$_zt_bg_hooked" ]; then
+		on_exit _zt_kill_bg
+		_zt_bg_hooked=1
+	fi
+	"$@" &
+	ZT_BG+=($!)
+}
+
+wait_bg() {
+	local end=$((SECONDS + $1)) pid rc i left
+	for ((i = 0; i < ${#ZT_BG[@]}; i++)); do
+		pid=${ZT_BG[$i]}
+		left=$((end - SECONDS))
+		wait_pid "$pid" $((left > 0 ? left : 0))
+		rc=$?
+		[ $rc -ne 124 ] ||
+			fail "background job $((i + 1)) (pid $pid, '$(tr '\0' ' ' \
+				</proc/"$pid"/cmdline)') still runs after $1 s"
+		[ $rc -eq 0 ] ||
+			fail "background job $((i + 1)) (pid $pid) exited with status $rc"
+	done
+	ZT_BG=()
+}
+
+requires_root
