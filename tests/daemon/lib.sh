@@ -29,7 +29,7 @@
 #                          project uses swap (an flock held until exit):
 #                          swap devices are machine-wide, and make check
 #                          runs tests in parallel
-# attach_loop FILE         losetup; sets ZT_LOOP to the device; detached at
+# attach_loop FILE         losetup --direct-io=on; sets ZT_LOOP to the device; detached at
 #                          exit (not in $(...): hooks set in a subshell are
 #                          lost)
 # swap_on DEV              mkswap + swapon --discard; swapoff at exit
@@ -40,6 +40,7 @@
 #                          if DEV is not swap)
 # corpus_file              decompress the corpus once into $ZT_TMP; print
 #                          its path
+# swapper_status RC       what a swapper exit status means, for messages
 # vm_stat NAME             a counter from /proc/vmstat
 # proc_field PID NAME      a field of /proc/PID/status in kB (VmSwap, ...)
 # memcg_create NAME LIMIT  make the cgroup v1 memory cgroup NAME with
@@ -229,7 +230,11 @@ lock_swap() {
 }
 
 attach_loop() {
-	ZT_LOOP=$(losetup --find --show "$1") || fail "losetup '$1' failed"
+	# Direct I/O: the loop device passes requests straight to the
+	# volume instead of through a page cache of its own (faster in
+	# bench/swap-bench.sh in nearly every test).
+	ZT_LOOP=$(losetup --find --show --direct-io=on "$1") ||
+		fail "losetup '$1' failed"
 	on_exit "losetup -d $ZT_LOOP"
 }
 
@@ -261,6 +266,16 @@ corpus_file() {
 		zstd -q -dc "$src" >"$f" || fail "cannot decompress '$src'"
 	fi
 	echo "$f"
+}
+
+# What a swapper exit status means.
+swapper_status() {
+	case $1 in
+	1) echo "status 1: pages were lost or corrupted" ;;
+	137) echo "killed by SIGKILL (the memory cgroup's OOM killer? see dmesg)" ;;
+	124) echo "timed out" ;;
+	*) echo "status $1" ;;
+	esac
 }
 
 vm_stat() {

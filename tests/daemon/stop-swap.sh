@@ -95,7 +95,7 @@ finish_swapper() {
 	[ $rc -eq 124 ] && hung "swapper did not verify its pages in $TIMEOUT s"
 	spid=
 	[ $rc -eq 0 ] ||
-		fail "swapper exited with status $rc: swapped pages were lost or corrupted"
+		fail "swapper failed: $(swapper_status $rc)"
 	grep -q "^swapper: verified $((MIB * 256)) pages x 1 passes\$" "$out" ||
 		fail "swapper did not report every page verified"
 }

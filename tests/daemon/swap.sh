@@ -91,7 +91,7 @@ if [ $rc -eq 124 ]; then
 fi
 note "swapper ran $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s" \
 	"($MIB MiB, $PASSES passes, limit $LIMIT_MIB MiB)"
-[ $rc -eq 0 ] || fail "swapper exited with status $rc: pages were lost or corrupted"
+[ $rc -eq 0 ] || fail "swapper failed: $(swapper_status $rc)"
 grep -q "^swapper: verified $((MIB * 256)) pages x $PASSES passes\$" \
 	"$ZT_TMP/swapper.out" || fail "swapper did not report every page verified"
 
