@@ -22,6 +22,7 @@
 
 #include "compress/internal.h"
 #include "zp-assert.h"
+#include "zp-format.h"
 
 const struct comp_backend *const comp_backends[NR_COMP_BACKENDS] = {
 	[COMP_RAW] = &comp_backend_raw,
@@ -52,8 +53,8 @@ static const struct comp_backend *backend_of(int id)
 
 struct comp_spec comp_default_spec(void)
 {
-	return (struct comp_spec){ .backend = COMP_LZ4,
-				   .level = comp_backend_lz4.default_level };
+	return (struct comp_spec){.backend = COMP_LZ4,
+				  .level = comp_backend_lz4.default_level};
 }
 
 const char *comp_backend_name(int backend)
@@ -90,24 +91,6 @@ bool comp_spec_valid(struct comp_spec spec)
 	       spec.level <= b->max_level;
 }
 
-/* Append to buf at *pos, snprintf style: *pos counts what would have been
- * written, so the caller can tell truncation from the total. */
-static void put(char *buf, size_t len, size_t *pos, const char *fmt, ...)
-	zp_printf(4, 5);
-
-static void put(char *buf, size_t len, size_t *pos, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(*pos < len ? buf + *pos : NULL,
-		      *pos < len ? len - *pos : 0, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		*pos += (size_t)n;
-}
-
 /* "lz4, lz4hc, zstd" */
 static void put_names(char *buf, size_t len, size_t *pos)
 {
@@ -117,7 +100,7 @@ static void put_names(char *buf, size_t len, size_t *pos)
 	for (id = 0; id < NR_COMP_BACKENDS; id++) {
 		if (!comp_backend_available(id))
 			continue;
-		put(buf, len, pos, "%s%s", sep, comp_backends[id]->name);
+		zp_append(buf, len, pos, "%s%s", sep, comp_backends[id]->name);
 		sep = ", ";
 	}
 }
@@ -135,9 +118,9 @@ int comp_describe(char *buf, size_t len)
 
 		if (!comp_backend_available(id))
 			continue;
-		put(buf, len, &pos, "%s%s (%s %d..%d, default %d)", sep,
-		    b->name, b->level_word, b->min_level, b->max_level,
-		    b->default_level);
+		zp_append(buf, len, &pos, "%s%s (%s %d..%d, default %d)", sep,
+			  b->name, b->level_word, b->min_level, b->max_level,
+			  b->default_level);
 		sep = ", ";
 	}
 	return (int)pos;
@@ -182,28 +165,29 @@ int comp_spec_parse(const char *text, struct comp_spec *spec, char *err,
 			break;
 	}
 	if (id == NR_COMP_BACKENDS || id == COMP_RAW) {
-		put(err, errlen, &pos, "unknown compressor '%.*s' (available: ",
-		    (int)name_len, text);
+		zp_append(err, errlen, &pos,
+			  "unknown compressor '%.*s' (available: ",
+			  (int)name_len, text);
 		put_names(err, errlen, &pos);
-		put(err, errlen, &pos, ")");
+		zp_append(err, errlen, &pos, ")");
 		return -EINVAL;
 	}
 	b = comp_backends[id];
 	if (!b) {
-		put(err, errlen, &pos,
-		    "compressor '%s' is not built in (available: ",
-		    backend_names[id]);
+		zp_append(err, errlen, &pos,
+			  "compressor '%s' is not built in (available: ",
+			  backend_names[id]);
 		put_names(err, errlen, &pos);
-		put(err, errlen, &pos, ")");
+		zp_append(err, errlen, &pos, ")");
 		return -EINVAL;
 	}
 	level = b->default_level;
-	if (colon && (parse_level(colon + 1, &level) ||
-		      level < b->min_level || level > b->max_level)) {
-		put(err, errlen, &pos,
-		    "bad %s '%s' for compressor '%s' (%s takes %d..%d)",
-		    b->level_word, colon + 1, b->name, b->name, b->min_level,
-		    b->max_level);
+	if (colon && (parse_level(colon + 1, &level) || level < b->min_level ||
+		      level > b->max_level)) {
+		zp_append(err, errlen, &pos,
+			  "bad %s '%s' for compressor '%s' (%s takes %d..%d)",
+			  b->level_word, colon + 1, b->name, b->name,
+			  b->min_level, b->max_level);
 		return -EINVAL;
 	}
 	spec->backend = id;
@@ -306,8 +290,8 @@ unsigned comp_ctx_raw_threshold(const struct comp_ctx *ctx)
 
 /* Only the owning thread writes; the relaxed store keeps a concurrent
  * comp_ctx_stats() from seeing a torn value. */
-#define stat_add(ctx, field, n)                                                 \
-	__atomic_store_n(&(ctx)->stats.field, (ctx)->stats.field + (n),        \
+#define stat_add(ctx, field, n)                                         \
+	__atomic_store_n(&(ctx)->stats.field, (ctx)->stats.field + (n), \
 			 __ATOMIC_RELAXED)
 
 static void store_raw(struct comp_ctx *ctx, const void *page,
@@ -320,8 +304,8 @@ static void store_raw(struct comp_ctx *ctx, const void *page,
 	stat_add(ctx, raw_pages, 1);
 }
 
-int comp_compress(struct comp_ctx *ctx, struct comp_spec spec,
-		  const void *page, struct comp_result *res)
+int comp_compress(struct comp_ctx *ctx, struct comp_spec spec, const void *page,
+		  struct comp_result *res)
 {
 	const struct comp_backend *b;
 	ssize_t n;
@@ -381,7 +365,7 @@ int comp_decompress(struct comp_ctx *ctx, comp_tag_t tag, const void *src,
 
 void comp_ctx_stats(const struct comp_ctx *ctx, struct comp_stats *out)
 {
-#define COMP_STAT_LOAD(name, desc)                                              \
+#define COMP_STAT_LOAD(name, desc) \
 	out->name = __atomic_load_n(&ctx->stats.name, __ATOMIC_RELAXED);
 	COMP_STAT_FIELDS(COMP_STAT_LOAD)
 #undef COMP_STAT_LOAD

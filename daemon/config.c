@@ -37,6 +37,7 @@
 
 #include "daemon/internal.h"
 #include "zp-assert.h"
+#include "zp-format.h"
 
 /* Longest line of a file, newline not counted: room for any sensible
  * setting, small enough for a buffer on the stack. */
@@ -180,23 +181,6 @@ static const struct key keys[] = {
  * Text helpers
  * ------------------------------------------------------------------------ */
 
-static void put(char *buf, size_t len, size_t *pos, const char *fmt, ...)
-	zp_printf(4, 5);
-
-/* Append to buf at *pos, snprintf-style: *pos keeps counting past len. */
-static void put(char *buf, size_t len, size_t *pos, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(*pos < len ? buf + *pos : NULL,
-		      *pos < len ? len - *pos : 0, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		*pos += (size_t)n;
-}
-
 /* Callers may pass no buffer for messages; each call starts empty. */
 static size_t reset_err(char *err, size_t errlen)
 {
@@ -253,48 +237,49 @@ static void describe_allowed(const struct key *k, bool help, char *buf,
 	buf[0] = '\0';
 	switch (k->type) {
 	case T_PATH:
-		put(buf, len, &pos, "an absolute path");
+		zp_append(buf, len, &pos, "an absolute path");
 		break;
 	case T_BOOL:
-		put(buf, len, &pos, BOOL_SYNTAX);
+		zp_append(buf, len, &pos, BOOL_SYNTAX);
 		break;
 	case T_INT:
-		put(buf, len, &pos, "%lld..%lld", (long long)k->min,
-		    (long long)k->max);
+		zp_append(buf, len, &pos, "%lld..%lld", (long long)k->min,
+			  (long long)k->max);
 		break;
 	case T_SIZE:
 		format_size((uint64_t)k->min, lo, sizeof(lo));
 		format_size((uint64_t)k->max, hi, sizeof(hi));
 		format_size(k->multiple, mul, sizeof(mul));
 		if (k->pow2)
-			put(buf, len, &pos, "a power of two from %s to %s", lo,
-			    hi);
+			zp_append(buf, len, &pos,
+				  "a power of two from %s to %s", lo, hi);
 		else if (k->multiple)
-			put(buf, len, &pos, "a multiple of %s from %s to %s",
-			    mul, lo, hi);
+			zp_append(buf, len, &pos,
+				  "a multiple of %s from %s to %s", mul, lo,
+				  hi);
 		else
-			put(buf, len, &pos, "%s..%s", lo, hi);
+			zp_append(buf, len, &pos, "%s..%s", lo, hi);
 		if (help)
-			put(buf, len, &pos,
-			    ", in bytes; K, M, G and T are "
-			    "powers of 1024");
+			zp_append(buf, len, &pos,
+				  ", in bytes; K, M, G and T are "
+				  "powers of 1024");
 		break;
 	case T_ENUM:
 		for (size_t i = 0; k->names[i]; i++)
-			put(buf, len, &pos, "%s%s",
-			    !i		      ? ""
-			    : k->names[i + 1] ? ", "
-					      : " or ",
-			    k->names[i]);
+			zp_append(buf, len, &pos, "%s%s",
+				  !i		    ? ""
+				  : k->names[i + 1] ? ", "
+						    : " or ",
+				  k->names[i]);
 		break;
 	case T_COMPRESSOR:
-		put(buf, len, &pos, "NAME or NAME:LEVEL of ");
+		zp_append(buf, len, &pos, "NAME or NAME:LEVEL of ");
 		comp_describe(pos < len ? buf + pos : NULL,
 			      pos < len ? len - pos : 0);
 		break;
 	case T_NODE:
-		put(buf, len, &pos, "a node id 0..%d or none",
-		    ZP_MAX_NODES - 1);
+		zp_append(buf, len, &pos, "a node id 0..%d or none",
+			  ZP_MAX_NODES - 1);
 		break;
 	}
 }
@@ -311,11 +296,11 @@ static void describe_keys(enum section sec, char *buf, size_t len)
 		if (keys[i].sec != sec)
 			continue;
 		n++;
-		put(buf, len, &pos, "%s%s",
-		    n == 1	 ? ""
-		    : n == total ? " or "
-				 : ", ",
-		    keys[i].name);
+		zp_append(buf, len, &pos, "%s%s",
+			  n == 1       ? ""
+			  : n == total ? " or "
+				       : ", ",
+			  keys[i].name);
 	}
 }
 
@@ -539,11 +524,11 @@ static void format_value(const struct key *k, const void *base, char *buf,
 			snprintf(buf, len, "%s", s);
 			break;
 		}
-		put(buf, len, &pos, "\"");
+		zp_append(buf, len, &pos, "\"");
 		for (const char *c = s; *c; c++)
-			put(buf, len, &pos, "%s%c",
-			    *c == '"' || *c == '\\' ? "\\" : "", *c);
-		put(buf, len, &pos, "\"");
+			zp_append(buf, len, &pos, "%s%c",
+				  *c == '"' || *c == '\\' ? "\\" : "", *c);
+		zp_append(buf, len, &pos, "\"");
 		break;
 	case T_BOOL:
 		snprintf(buf, len, "%s", v ? "yes" : "no");
@@ -654,11 +639,12 @@ static int fail(struct parser *p, const char *fmt, ...)
 	if (!p->errlen)
 		return -EINVAL;
 	if (p->line)
-		put(p->err, p->errlen, &pos, "%s:%u: ", p->origin, p->line);
+		zp_append(p->err, p->errlen, &pos, "%s:%u: ", p->origin,
+			  p->line);
 	else
-		put(p->err, p->errlen, &pos, "%s: ", p->origin);
+		zp_append(p->err, p->errlen, &pos, "%s: ", p->origin);
 	if (p->line && p->label[0])
-		put(p->err, p->errlen, &pos, "%s: ", p->label);
+		zp_append(p->err, p->errlen, &pos, "%s: ", p->label);
 	if (pos < p->errlen) {
 		va_start(ap, fmt);
 		vsnprintf(p->err + pos, p->errlen - pos, fmt, ap);

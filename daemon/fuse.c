@@ -243,27 +243,43 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_open(req, fi);
 }
 
+/*
+ * What every request on a volume's data needs: the volume, this thread's
+ * worker and a sane range. On failure the error is replied and NULL
+ * returned.
+ */
+static struct zpd_volume *start_io(fuse_req_t req, fuse_ino_t ino, off_t off,
+				   off_t len, struct zpd_worker **w)
+{
+	struct zpd_fuse *f = fuse_of(req);
+	struct zpd_volume *v = volume_of(f, ino);
+	int err = 0;
+
+	*w = NULL;
+	if (!v)
+		err = ino == FUSE_ROOT_ID ? EISDIR : ENOENT;
+	else if (off < 0 || len <= 0)
+		err = EINVAL;
+	else if (!(*w = zpd_worker_get(f->store)))
+		err = EAGAIN;
+	if (err) {
+		fuse_reply_err(req, err);
+		return NULL;
+	}
+	return v;
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct zpd_fuse *f = fuse_of(req);
-	struct zpd_volume *v = volume_of(f, ino);
-	struct zpd_worker *w = zpd_worker_get(f->store);
+	struct zpd_worker *w;
+	struct zpd_volume *v = start_io(req, ino, off, 1, &w);
 	ssize_t n;
 
 	(void)fi;
-	if (!v) {
-		fuse_reply_err(req, ino == FUSE_ROOT_ID ? EISDIR : ENOENT);
+	if (!v)
 		return;
-	}
-	if (!w) {
-		fuse_reply_err(req, EAGAIN);
-		return;
-	}
-	if (off < 0) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
 	n = zpd_volume_read(v, w, w->buf, ZP_MIN(size, w->buf_size),
 			    (uint64_t)off);
 	if (n < 0) {
@@ -283,24 +299,14 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		     size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct zpd_fuse *f = fuse_of(req);
-	struct zpd_volume *v = volume_of(f, ino);
-	struct zpd_worker *w = zpd_worker_get(f->store);
+	struct zpd_worker *w;
+	struct zpd_volume *v = start_io(req, ino, off, 1, &w);
 	ssize_t n;
 	int nid;
 
 	(void)fi;
-	if (!v) {
-		fuse_reply_err(req, ino == FUSE_ROOT_ID ? EISDIR : ENOENT);
+	if (!v)
 		return;
-	}
-	if (!w) {
-		fuse_reply_err(req, EAGAIN);
-		return;
-	}
-	if (off < 0) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
 	nid = zpd_request_node(f->store, w, v, fuse_req_ctx(req)->pid);
 	n = zpd_volume_write(v, w, buf, size, (uint64_t)off, nid);
 	if (n < 0)
@@ -313,23 +319,13 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 			 off_t offset, off_t length, struct fuse_file_info *fi)
 {
 	struct zpd_fuse *f = fuse_of(req);
-	struct zpd_volume *v = volume_of(f, ino);
-	struct zpd_worker *w = zpd_worker_get(f->store);
+	struct zpd_worker *w;
+	struct zpd_volume *v = start_io(req, ino, offset, length, &w);
 	int nid, ret;
 
 	(void)fi;
-	if (!v) {
-		fuse_reply_err(req, ino == FUSE_ROOT_ID ? EISDIR : ENOENT);
+	if (!v)
 		return;
-	}
-	if (!w) {
-		fuse_reply_err(req, EAGAIN);
-		return;
-	}
-	if (offset < 0 || length <= 0) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
 	switch (mode) {
 	case 0:
 	case FALLOC_FL_KEEP_SIZE:

@@ -330,6 +330,9 @@ void zpd_volume_stats(const struct zpd_volume *v, struct zpd_volume_stats *out);
 /* The node of a CPU (0 when unknown or without NUMA). */
 int zpd_cpu_node(unsigned int cpu);
 
+/* The CPU pid last ran on (field 39 of /proc/PID/stat), or -1. */
+int zpd_pid_cpu(pid_t pid);
+
 /* The node a request of pid for volume v belongs to (cfg's node_hint);
  * counts it in store->node_requests. */
 int zpd_request_node(struct zpd_store *store, struct zpd_worker *w,

@@ -60,9 +60,9 @@ static int worker_node(const struct zpd_store *store)
 	return node_of_cpu(store, sched_getcpu());
 }
 
-/* The CPU pid last ran on, or -1. The command name (field 2) may hold
- * blanks and parentheses, so fields are counted from its last ')'. */
-static int pid_cpu(pid_t pid)
+/* The command name (field 2) may hold blanks and parentheses, so fields
+ * are counted from its last ')'. */
+int zpd_pid_cpu(pid_t pid)
 {
 	char path[64], buf[1024], *p;
 	ssize_t n;
@@ -109,7 +109,7 @@ static int requester_node(struct zpd_store *store, struct zpd_worker *w,
 		if (slot->until_ns < oldest->until_ns)
 			oldest = slot;
 	}
-	cpu = pid_cpu(pid);
+	cpu = zpd_pid_cpu(pid);
 	node = cpu < 0 ? worker_node(store) : node_of_cpu(store, cpu);
 	oldest->pid = pid;
 	oldest->node = node;

@@ -1300,35 +1300,6 @@ static void test_compressor(void **state)
 /* Node resolution                                                          */
 /* ------------------------------------------------------------------------ */
 
-/* Field 39 of /proc/pid/stat (the CPU it last ran on), or -1. */
-static int proc_cpu(pid_t pid)
-{
-	char path[64], buf[1024], *p;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	if (!p)
-		return -1;
-	p += 2;
-	for (int field = 3; field < 39; field++) {
-		p = strchr(p, ' ');
-		if (!p)
-			return -1;
-		p++;
-	}
-	return atoi(p);
-}
-
 static const struct zpd_pid_cache *cached(const struct zpd_worker *w, pid_t pid)
 {
 	const struct zpd_pid_cache *best = NULL;
@@ -1394,7 +1365,7 @@ static void test_nodes(void **state)
 	nc.w = fx_worker(f);
 	assert_int_equal(store->node_hint, ZPD_HINT_VOLUME);
 	assert_true(store->nr_nodes >= 1);
-	assert_int_equal(proc_cpu(gone), -1);
+	assert_int_equal(zpd_pid_cpu(gone), -1);
 
 	/* The machine as it is, with this thread kept on one CPU so that
 	 * the node of "the CPU we run on" stays put. */
@@ -1467,9 +1438,9 @@ static void test_nodes(void **state)
 			pause();
 	}
 	pin(c0);
-	for (int i = 0; i < 1000 && proc_cpu(f->child) != c1; i++)
+	for (int i = 0; i < 1000 && zpd_pid_cpu(f->child) != c1; i++)
 		usleep(1000);
-	assert_int_equal(proc_cpu(f->child), c1);
+	assert_int_equal(zpd_pid_cpu(f->child), c1);
 	memset(nc.w->pids, 0, sizeof(nc.w->pids));
 
 	expect_node(&nc, ZPD_HINT_WORKER, unbound, f->child, 0, "worker on c0");
