@@ -259,6 +259,14 @@ static void drop_block(struct zpd_volume *v, uint64_t blk)
 	free_entry(v, &old);
 }
 
+/* The part of the block at pos that [pos, pos + left) covers: its offset
+ * in the block (*boff) and length. */
+static unsigned int block_span(uint64_t pos, uint64_t left, unsigned int *boff)
+{
+	*boff = pos & (ZPD_BLOCK_SIZE - 1);
+	return (unsigned int)ZP_MIN((uint64_t)(ZPD_BLOCK_SIZE - *boff), left);
+}
+
 /* Clip [off, off + len) to the volume: the length that lies inside. */
 static uint64_t clip(const struct zpd_volume *v, uint64_t off, uint64_t len)
 {
@@ -276,9 +284,8 @@ ssize_t zpd_volume_read(struct zpd_volume *v, struct zpd_worker *w, void *buf,
 	stat_add(v, reads, 1);
 	while (done < n) {
 		uint64_t pos = off + done;
-		unsigned int boff = pos & (ZPD_BLOCK_SIZE - 1);
-		unsigned int chunk = (unsigned int)ZP_MIN(
-			(uint64_t)(ZPD_BLOCK_SIZE - boff), n - done);
+		unsigned int boff;
+		unsigned int chunk = block_span(pos, n - done, &boff);
 		int ret = read_block(v, w, pos >> ZPD_BLOCK_SHIFT, boff, chunk,
 				     dst + done);
 
@@ -303,9 +310,8 @@ ssize_t zpd_volume_write(struct zpd_volume *v, struct zpd_worker *w,
 		return -ENOSPC;
 	while (done < n) {
 		uint64_t pos = off + done;
-		unsigned int boff = pos & (ZPD_BLOCK_SIZE - 1);
-		unsigned int chunk = (unsigned int)ZP_MIN(
-			(uint64_t)(ZPD_BLOCK_SIZE - boff), n - done);
+		unsigned int boff;
+		unsigned int chunk = block_span(pos, n - done, &boff);
 		int ret = write_block(v, w, pos >> ZPD_BLOCK_SHIFT, boff, chunk,
 				      src + done, nid);
 
@@ -329,16 +335,14 @@ int zpd_volume_discard(struct zpd_volume *v, struct zpd_worker *w,
 
 	stat_add(v, discards, 1);
 	while (pos < end) {
-		unsigned int boff = pos & (ZPD_BLOCK_SIZE - 1);
-		uint64_t chunk = ZP_MIN((uint64_t)(ZPD_BLOCK_SIZE - boff),
-					end - pos);
+		unsigned int boff;
+		unsigned int chunk = block_span(pos, end - pos, &boff);
 
 		if (chunk == ZPD_BLOCK_SIZE) {
 			drop_block(v, pos >> ZPD_BLOCK_SHIFT);
 		} else {
 			int ret = write_block(v, w, pos >> ZPD_BLOCK_SHIFT,
-					      boff, (unsigned int)chunk, NULL,
-					      nid);
+					      boff, chunk, NULL, nid);
 			if (ret)
 				return ret;
 		}

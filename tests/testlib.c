@@ -62,21 +62,42 @@ void zt_pattern(unsigned char *obj, uint64_t seed, size_t off, size_t len)
 	}
 }
 
-uint64_t zt_env_u64(const char *prog, const char *name, uint64_t def)
+bool zt_parse_u64(const char *text, uint64_t *out)
 {
-	const char *s = getenv(name);
 	unsigned long long v;
 	char *end;
 
+	errno = 0;
+	v = strtoull(text, &end, 0);
+	if (errno || end == text || *end || text[0] == '-')
+		return false;
+	*out = v;
+	return true;
+}
+
+uint64_t zt_env_u64(const char *prog, const char *name, uint64_t def)
+{
+	const char *s = getenv(name);
+	uint64_t v;
+
 	if (!s || !*s)
 		return def;
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || *end) {
+	if (!zt_parse_u64(s, &v)) {
 		fprintf(stderr, "%s: cannot parse %s='%s'\n", prog, name, s);
 		exit(1);
 	}
 	return v;
+}
+
+bool zt_keep(void **slots, size_t n, void *p)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!slots[i]) {
+			slots[i] = p;
+			return true;
+		}
+	}
+	return false;
 }
 
 /* At most 4 bytes for each of s (a ' becomes 4), 2 quotes and the NUL. */

@@ -62,6 +62,14 @@ bool zt_chance(uint64_t *state, unsigned int percent);
  */
 void zt_pattern(unsigned char *obj, uint64_t seed, size_t off, size_t len);
 
+/* Parse a whole unsigned number (decimal, 0x hex or 0 octal; no sign):
+ * false for anything else. */
+bool zt_parse_u64(const char *text, uint64_t *out);
+
+/* Put p in the first empty one of n slots (buffers a fixture frees at
+ * teardown); false when all are taken. */
+bool zt_keep(void **slots, size_t n, void *p);
+
 /**
  * zt_env_u64() - the value of environment variable name (decimal, 0x... or
  * 0...), or def when it is unset or empty.

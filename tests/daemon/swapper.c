@@ -99,15 +99,6 @@ static void usage(FILE *out)
 		"1)\n");
 }
 
-static bool parse_u64(const char *text, uint64_t *out)
-{
-	char *end;
-
-	errno = 0;
-	*out = strtoull(text, &end, 0);
-	return !errno && end != text && !*end && text[0] != '-';
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -140,7 +131,7 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'm':
-			if (!parse_u64(optarg, &mib) || !mib ||
+			if (!zt_parse_u64(optarg, &mib) || !mib ||
 			    mib > (1u << 20)) {
 				fprintf(stderr, "swapper: bad --mib '%s'\n",
 					optarg);
@@ -148,7 +139,7 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'p':
-			if (!parse_u64(optarg, &passes) || passes > 1000000) {
+			if (!zt_parse_u64(optarg, &passes) || passes > 1000000) {
 				fprintf(stderr, "swapper: bad --passes '%s'\n",
 					optarg);
 				return 2;
@@ -158,7 +149,7 @@ int main(int argc, char **argv)
 			hold = true;
 			break;
 		case 's':
-			if (!parse_u64(optarg, &seed)) {
+			if (!zt_parse_u64(optarg, &seed)) {
 				fprintf(stderr, "swapper: bad --seed '%s'\n",
 					optarg);
 				return 2;

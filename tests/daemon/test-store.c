@@ -305,12 +305,8 @@ static void *fx_alloc(struct fixture *f, size_t size, bool zero)
 		fail_msg("out of memory for %zu bytes", size);
 	/* Touched now, so that it is resident before any measurement. */
 	memset(p, zero ? 0 : 0xa5, size);
-	for (size_t i = 0; i < FX_MAX_MEM; i++) {
-		if (!f->mem[i]) {
-			f->mem[i] = p;
-			return p;
-		}
-	}
+	if (zt_keep(f->mem, FX_MAX_MEM, p))
+		return p;
 	free(p);
 	fail_msg("fixture holds too many buffers");
 	return NULL;

@@ -142,12 +142,8 @@ static void *fx_calloc(struct fixture *f, size_t n, size_t size)
 	void *p = calloc(n, size);
 
 	assert_non_null(p);
-	for (size_t i = 0; i < FX_MAX_MEM; i++) {
-		if (!f->mem[i]) {
-			f->mem[i] = p;
-			return p;
-		}
-	}
+	if (zt_keep(f->mem, FX_MAX_MEM, p))
+		return p;
 	free(p);
 	fail_msg("fixture holds too many buffers");
 	return NULL;
