@@ -21,8 +21,8 @@
 # that drops data would corrupt it): mkswap + swapon the device (one swap
 # device at a time), run tests/daemon/swapper in a memory cgroup (v1) whose
 # limit is a quarter of what it fills, and time it. Last, a matrix of the
-# daemon options clone_fd and splice on the zpoold tests, to choose their
-# defaults.
+# daemon options poll_us (default and 0) and splice on the zpoold tests and
+# the swap workload, to choose their defaults.
 #
 # Figures only: no figure fails the script; it exits non-zero on errors (a
 # device that cannot be set up, fio or dd failing, swapper failing its
@@ -41,7 +41,7 @@ usage: swap-bench.sh [options]
   --quick        short runs and small sizes (for the smoke test); no
                  daemon option matrix
   --no-swap      skip the swap workload
-  --no-matrix    skip the clone_fd/splice matrix
+  --no-matrix    skip the poll_us/splice matrix
   --runtime S    seconds of each 4k random test (default 10, --quick 1)
   --reps N       run everything N times, in rounds over the devices, and
                  keep each test's best figure (default 1)
@@ -221,6 +221,15 @@ calc() {
 
 now() {
 	date +%s.%N
+}
+
+# A figure where higher is faster: the swap workload's time inverted.
+speed() {
+	if [ "$1" = swap ]; then
+		calc "1 / $2"
+	else
+		echo "$2"
+	fi
 }
 
 # The figure as the table shows it: IOPS whole, the rest with decimals.
@@ -470,9 +479,10 @@ size = $dev_size
 size = $dev_size
 store = null
 EOF
-defaults=$("$ZPOOLD" -c "$ZT_TMP/zpoold.conf" --check-config |
-	awk -F' = ' '$1 ~ /^(threads|clone_fd|splice|max_write|compressor)$/ {
-		printf "%s%s %s", n++ ? ", " : "", $1, $2 }')
+defaults_all=$("$ZPOOLD" -c "$ZT_TMP/zpoold.conf" --check-config) ||
+	fail "zpoold --check-config failed"
+defaults=$(awk -F' = ' '$1 ~ /^(threads|poll_us|splice|max_write|compressor)$/ {
+		printf "%s%s %s", n++ ? ", " : "", $1, $2 }' <<<"$defaults_all")
 
 echo "swap-bench: zram vs zpoold vs the null volume, $(date -u '+%F %T') UTC"
 echo "machine: $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo), kernel $(uname -r), $(fio --version)"
@@ -548,17 +558,23 @@ done
 best_dio=on
 [ $wins_off -gt $wins_on ] && best_dio=off
 
-# The daemon option matrix, with the loop mode that won most tests.
-combos=("yes no" "yes yes" "no no" "no yes")
+# The daemon option matrix, with the loop mode that won most tests: poll_us
+# at its default and 0 (never poll), by splice no and yes; the fio tests and
+# the swap workload.
+def_poll=$(awk -F' = ' '$1 == "poll_us" { print $2 }' <<<"$defaults_all")
+combos=("$def_poll no" "$def_poll yes" "0 no" "0 yes")
+mx_tests=("${tests[@]}")
+$do_swap && mx_tests+=(swap)
 if $do_matrix; then
 	for ((round = 1; round <= reps; round++)); do
 		for c in "${combos[@]}"; do
-			read -r cf sp <<<"$c"
+			read -r pu sp <<<"$c"
 			bench_start_daemon "$ZT_TMP/zpoold.conf" \
-				-o daemon.clone_fd="$cf" -o daemon.splice="$sp"
+				-o daemon.poll_us="$pu" -o daemon.splice="$sp"
 			loop_attach "$ZT_MNT/swap" $best_dio
-			echo "== $(round_of $round)zpoold, clone_fd=$cf splice=$sp, loop direct-io=$best_dio ($CUR_LOOP)"
-			bench_device "mx-$cf-$sp" "$CUR_LOOP"
+			echo "== $(round_of $round)zpoold, poll_us=$pu splice=$sp, loop direct-io=$best_dio ($CUR_LOOP)"
+			bench_device "mx-$pu-$sp" "$CUR_LOOP"
+			$do_swap && swap_workload "mx-$pu-$sp" "$CUR_LOOP"
 			loop_detach
 			stop_daemon 20
 		done
@@ -606,61 +622,67 @@ echo "faster: direct-io=on in $wins_on tests, off in $wins_off"
 
 if $do_matrix; then
 	echo
-	echo "daemon options (zpoold, loop direct-io=$best_dio), higher is better"
+	echo "daemon options (zpoold, loop direct-io=$best_dio); speed: the swap workload as its inverse time"
 	printf '%-20s %-9s %-5s' test data unit
 	for c in "${combos[@]}"; do
-		read -r cf sp <<<"$c"
-		printf ' %14s' "cfd=$cf,spl=$sp"
+		read -r pu sp <<<"$c"
+		printf ' %14s' "poll=$pu,spl=$sp"
 	done
 	printf '  %s\n' fastest
-	for t in "${tests[@]}"; do
+	for t in "${mx_tests[@]}"; do
 		u=${tunit[$t]}
 		printf '%-20s %-9s %-5s' "${tname[$t]}" "${tdata[$t]}" "$u"
 		top='' topv=0
 		for c in "${combos[@]}"; do
-			read -r cf sp <<<"$c"
-			v=${R[mx-$cf-$sp,$t]}
+			read -r pu sp <<<"$c"
+			v=${R[mx-$pu-$sp,$t]}
 			printf ' %14s' "$(fmt "$v" "$u")"
+			v=$(speed "$t" "$v")
 			if awk -v a="$v" -v b="$topv" 'BEGIN { exit !(a > b) }'; then
-				top="clone_fd=$cf splice=$sp" topv=$v
+				top="poll_us=$pu splice=$sp" topv=$v
 			fi
 		done
 		printf '  %s\n' "$top"
 	done
-	# Each option's yes/no quotient, as a geometric mean over the tests
-	# and both settings of the other option.
-	for opt in clone_fd splice; do
+	# Each option's quotient (the first setting's speed over the
+	# second's), as a geometric mean over the tests and both settings of
+	# the other option.
+	for opt in poll_us splice; do
 		prod=0 nr=0
-		for t in "${tests[@]}"; do
-			for other in yes no; do
-				if [ $opt = clone_fd ]; then
-					y=${R[mx-yes-$other,$t]} n=${R[mx-no-$other,$t]}
+		for t in "${mx_tests[@]}"; do
+			for other in 0 1; do
+				if [ $opt = poll_us ]; then
+					sp=$([ $other = 0 ] && echo no || echo yes)
+					a=${R[mx-$def_poll-$sp,$t]} b=${R[mx-0-$sp,$t]}
+					va=$def_poll vb=0
 				else
-					y=${R[mx-$other-yes,$t]} n=${R[mx-$other-no,$t]}
+					pu=$([ $other = 0 ] && echo "$def_poll" || echo 0)
+					a=${R[mx-$pu-yes,$t]} b=${R[mx-$pu-no,$t]}
+					va=yes vb=no
 				fi
-				prod=$(calc "$prod + log($y / $n)")
+				prod=$(calc "$prod + log($(speed "$t" "$a") / $(speed "$t" "$b"))")
 				nr=$((nr + 1))
 			done
 		done
 		g=$(calc "exp($prod / $nr)")
-		printf '%s yes/no: %.3f (geometric mean of %d quotients): %s is faster\n' \
-			$opt "$g" $nr "$(awk -v g="$g" 'BEGIN { print (g >= 1 ? "yes" : "no") }')"
+		printf '%s %s/%s: %.3f (geometric mean of %d quotients): %s is faster\n' \
+			$opt $va $vb "$g" $nr "$opt = $(awk -v g="$g" -v a="$va" -v b="$vb" 'BEGIN { print (g >= 1 ? a : b) }')"
 	done
-	# Each combination against the default, geometric mean over the tests.
+	# Each combination against the defaults, geometric mean over the tests.
 	topc='' topg=0 all=''
 	for c in "${combos[@]}"; do
-		read -r cf sp <<<"$c"
+		read -r pu sp <<<"$c"
 		prod=0
-		for t in "${tests[@]}"; do
-			prod=$(calc "$prod + log(${R[mx-$cf-$sp,$t]} / ${R[mx-yes-no,$t]})")
+		for t in "${mx_tests[@]}"; do
+			prod=$(calc "$prod + log($(speed "$t" "${R[mx-$pu-$sp,$t]}") / $(speed "$t" "${R[mx-$def_poll-no,$t]}"))")
 		done
-		g=$(calc "exp($prod / ${#tests[@]})")
-		all="$all${all:+, }$cf/$sp $(printf '%.3f' "$g")"
+		g=$(calc "exp($prod / ${#mx_tests[@]})")
+		all="$all${all:+, }$pu/$sp $(printf '%.3f' "$g")"
 		if awk -v a="$g" -v b="$topg" 'BEGIN { exit !(a > b) }'; then
-			topc="clone_fd=$cf splice=$sp" topg=$g
+			topc="poll_us=$pu splice=$sp" topg=$g
 		fi
 	done
-	echo "fastest combination: $topc (geometric mean against the default clone_fd/splice yes/no: $all)"
+	echo "fastest combination: $topc (geometric mean against the defaults poll_us/splice $def_poll/no: $all)"
 fi
 
 # What the daemon said beyond its start-up warnings (shown above) and its

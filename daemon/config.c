@@ -107,8 +107,9 @@ static const struct key keys[] = {
 	 "where the volumes appear", CFG(mountpoint)},
 	{SEC_DAEMON, "threads", T_INT, "4", "FUSE worker threads", CFG(threads),
 	 .min = 1, .max = 256},
-	{SEC_DAEMON, "clone_fd", T_BOOL, "yes",
-	 "one /dev/fuse descriptor per worker thread", CFG(clone_fd)},
+	{SEC_DAEMON, "poll_us", T_INT, "50",
+	 "microseconds a worker polls /dev/fuse for the next request before "
+	 "it sleeps (0: never poll)", CFG(poll_us), .min = 0, .max = 10000},
 	{SEC_DAEMON, "splice", T_BOOL, "no",
 	 "move request and reply data through pipes with splice(2) instead "
 	 "of copying it (the store must read every byte to compress it)",

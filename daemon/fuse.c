@@ -10,13 +10,9 @@
  * linking, changing modes or owners, or resizing fail with EPERM; setting
  * times and "resizing" to the same size are accepted and ignored.
  *
- * Requests are served by a libfuse multi-threaded loop; each worker
+ * Requests are served by the daemon's own loop (loop.c); each worker
  * thread takes a struct zpd_worker (compression context, page and reply
  * buffer) made before the mount, so a request allocates nothing.
- *
- * Stopping: zpd_fuse_stop() marks the session exited and interrupts the
- * loop thread's wait with SIGUSR1; libfuse then cancels the workers where
- * they wait for requests (never inside one) and zpd_fuse_run() returns.
  */
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
@@ -44,9 +40,7 @@ struct zpd_fuse {
 	struct zpd_store *store;
 	const struct zpd_config *cfg;
 	struct fuse_session *se;
-	struct fuse_loop_config *loop;
-	pthread_t loop_thread;
-	bool running;
+	struct zpd_loop *loop;
 	struct timespec started; /* times of every file */
 };
 
@@ -466,11 +460,6 @@ static const struct fuse_lowlevel_ops zpd_fuse_ops = {
 	.create = op_create,
 };
 
-static void on_wakeup(int sig)
-{
-	(void)sig;
-}
-
 int zpd_fuse_start(struct zpd_store *store, const struct zpd_config *cfg,
 		   struct zpd_fuse **out, char *err, size_t errlen)
 {
@@ -479,8 +468,8 @@ int zpd_fuse_start(struct zpd_store *store, const struct zpd_config *cfg,
 			 "default_permissions",
 			 NULL };
 	struct fuse_args args = FUSE_ARGS_INIT(3, argv);
-	struct sigaction sa = { .sa_handler = on_wakeup };
 	struct zpd_fuse *f;
+	int ret;
 
 	f = calloc(1, sizeof(*f));
 	if (!f) {
@@ -491,9 +480,6 @@ int zpd_fuse_start(struct zpd_store *store, const struct zpd_config *cfg,
 	f->store = store;
 	f->cfg = cfg;
 	clock_gettime(CLOCK_REALTIME, &f->started);
-	/* No SA_RESTART: the signal must end the loop thread's wait. */
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGUSR1, &sa, NULL);
 
 	f->se = fuse_session_new(&args, &zpd_fuse_ops, sizeof(zpd_fuse_ops), f);
 	fuse_opt_free_args(&args);
@@ -511,45 +497,35 @@ int zpd_fuse_start(struct zpd_store *store, const struct zpd_config *cfg,
 		free(f);
 		return -EIO;
 	}
-	f->loop = fuse_loop_cfg_create();
-	if (!f->loop) {
+	ret = zpd_loop_new(f->se, cfg->threads, cfg->poll_us, &f->loop);
+	if (ret) {
 		snprintf(err, errlen, "cannot start the file system: %s",
-			 strerror(ENOMEM));
+			 strerror(-ret));
 		zpd_fuse_destroy(f);
-		return -ENOMEM;
+		return ret;
 	}
-	fuse_loop_cfg_set_clone_fd(f->loop, cfg->clone_fd);
-	fuse_loop_cfg_set_max_threads(f->loop, cfg->threads);
-	/* Keep every worker: a thread that left would give its worker back
-	 * and a new one take it, for nothing but churn. */
-	fuse_loop_cfg_set_idle_threads(f->loop, cfg->threads);
 	*out = f;
 	return 0;
 }
 
 int zpd_fuse_run(struct zpd_fuse *f)
 {
-	f->loop_thread = pthread_self();
-	__atomic_store_n(&f->running, true, __ATOMIC_RELEASE);
-	return fuse_session_loop_mt(f->se, f->loop);
+	return zpd_loop_run(f->loop);
 }
 
 void zpd_fuse_stop(struct zpd_fuse *f)
 {
-	fuse_session_exit(f->se);
-	if (__atomic_load_n(&f->running, __ATOMIC_ACQUIRE))
-		pthread_kill(f->loop_thread, SIGUSR1);
+	zpd_loop_stop(f->loop);
 }
 
 void zpd_fuse_destroy(struct zpd_fuse *f)
 {
 	if (!f)
 		return;
+	zpd_loop_free(f->loop);
 	if (f->se) {
 		fuse_session_unmount(f->se);
 		fuse_session_destroy(f->se);
 	}
-	if (f->loop)
-		fuse_loop_cfg_destroy(f->loop);
 	free(f);
 }

@@ -105,7 +105,7 @@ struct zpd_config {
 	/* [daemon] */
 	char mountpoint[PATH_MAX];
 	unsigned int threads;     /* FUSE worker threads, 1..256; default 4 */
-	bool clone_fd;            /* a /dev/fuse descriptor per worker */
+	unsigned int poll_us;     /* poll for requests before sleeping */
 	bool splice;              /* splice request and reply data */
 	unsigned int max_write;   /* bytes, 4 KiB..1 MiB, power of two */
 	enum zpd_node_hint node_hint;
@@ -395,5 +395,27 @@ int zpd_fuse_run(struct zpd_fuse *f);
 /* Make zpd_fuse_run() return and unmount. */
 void zpd_fuse_stop(struct zpd_fuse *f);
 void zpd_fuse_destroy(struct zpd_fuse *f);
+
+/* ---------------------------------------------------------------------------
+ * loop.c
+ * ------------------------------------------------------------------------ */
+
+struct fuse_session;
+struct zpd_loop;
+
+/* The name of every worker thread (15 characters at most). */
+#define ZPD_WORKER_NAME "zpoold-io"
+
+/* A loop serving se's requests with threads workers; the thread waiting
+ * for the next request polls for up to poll_us microseconds before it
+ * sleeps. Makes se's descriptor non-blocking. */
+int zpd_loop_new(struct fuse_session *se, unsigned int threads,
+		 unsigned int poll_us, struct zpd_loop **out);
+/* Serve requests until zpd_loop_stop() or until the file system is
+ * unmounted; the calling thread is one of the workers. 0 or -errno. */
+int zpd_loop_run(struct zpd_loop *l);
+/* Make zpd_loop_run() return once the requests in progress are served. */
+void zpd_loop_stop(struct zpd_loop *l);
+void zpd_loop_free(struct zpd_loop *l);
 
 #endif /* ZPD_INTERNAL_H */

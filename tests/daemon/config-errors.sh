@@ -215,7 +215,7 @@ dump_keys=$(awk '/^\[/ { s = $1; gsub(/[][]/, "", s); next }
 	fail "--help-config and --check-config disagree on the keys:" \
 		"$(diff <(echo "$help_keys") <(echo "$dump_keys"))"
 # ... and at least those of struct zpd_config (daemon/internal.h).
-for k in "daemon mountpoint" "daemon threads" "daemon clone_fd" \
+for k in "daemon mountpoint" "daemon threads" "daemon poll_us" "daemon splice" \
 	"daemon max_write" "daemon node_hint" "daemon node_cache_ms" \
 	"daemon oom_score_adj" "daemon swapoff_on_stop" "daemon reserve" \
 	"daemon log_level" "pool compressor" "pool policy" \

@@ -167,7 +167,7 @@ static void test_defaults(void **state)
 	assert_string_equal(c->mountpoint, ZPD_DEFAULT_MOUNTPOINT);
 	assert_string_equal(c->mountpoint, "/run/zpoold");
 	assert_int_equal(c->threads, 4);
-	assert_true(c->clone_fd);
+	assert_int_equal(c->poll_us, 50);
 	assert_false(c->splice);
 	assert_int_equal(c->max_write, 1 << 20);
 	assert_int_equal(c->node_hint, ZPD_HINT_VOLUME);
@@ -192,7 +192,7 @@ static const char full_file[] = "# every key, none at its default\n"
 				"[daemon]\n"
 				"mountpoint = /mnt/zp\n"
 				"threads = 16\n"
-				"clone_fd = no\n"
+				"poll_us = 0\n"
 				"splice = yes\n"
 				"max_write = 128K\n"
 				"node_hint = requester\n"
@@ -229,7 +229,7 @@ static void test_full_file(void **state)
 	parse_ok(f, full_file);
 	assert_string_equal(c->mountpoint, "/mnt/zp");
 	assert_int_equal(c->threads, 16);
-	assert_false(c->clone_fd);
+	assert_int_equal(c->poll_us, 0);
 	assert_true(c->splice);
 	assert_int_equal(c->max_write, 128 << 10);
 	assert_int_equal(c->node_hint, ZPD_HINT_REQUESTER);
@@ -291,12 +291,12 @@ static void test_values(void **state)
 		assert_int_equal(c->policy, p);
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
-		snprintf(text, sizeof(text), "daemon.clone_fd=%s", no[i]);
+		snprintf(text, sizeof(text), "daemon.splice=%s", yes[i]);
 		set_ok(f, text);
-		assert_false(c->clone_fd);
-		snprintf(text, sizeof(text), "daemon.clone_fd=%s", yes[i]);
+		assert_true(c->splice);
+		snprintf(text, sizeof(text), "daemon.splice=%s", no[i]);
 		set_ok(f, text);
-		assert_true(c->clone_fd);
+		assert_false(c->splice);
 	}
 	/* The edges of every range. */
 	set_ok(f, "daemon.threads=1");
@@ -486,8 +486,8 @@ static void test_errors(void **state)
 	expect_error(f, "[daemon]\nthreads = 0x10\n", "bad number", NULL);
 	expect_error(f, "[daemon]\nthreads = 99999999999999999999\n",
 		     "bad number", NULL);
-	expect_error(f, "[daemon]\nclone_fd = maybe\n",
-		     "[daemon] clone_fd:", "bad boolean 'maybe'",
+	expect_error(f, "[daemon]\nsplice = maybe\n",
+		     "[daemon] splice:", "bad boolean 'maybe'",
 		     "yes/no, true/false, on/off or 1/0", NULL);
 	expect_error(f, "[daemon]\nmax_write = 12K\n",
 		     "[daemon] max_write:", "size not a power of two '12K'",
@@ -497,6 +497,9 @@ static void test_errors(void **state)
 		     "[daemon] node_hint:", "volume, requester or worker",
 		     NULL);
 	expect_error(f, "[daemon]\nnode_cache_ms = 10001\n", "0..10000", NULL);
+	expect_error(f, "[daemon]\npoll_us = 20000\n", "[daemon] poll_us:",
+		     "0..10000", NULL);
+	expect_error(f, "[daemon]\npoll_us = -1\n", "[daemon] poll_us:", NULL);
 	expect_error(f, "[daemon]\noom_score_adj = -1001\n", "-1000..1000",
 		     NULL);
 	expect_error(f, "[daemon]\nreserve = 65G\n",
@@ -824,7 +827,7 @@ static void test_help(void **state)
 	static const char *const entries[] = {
 		"[daemon] mountpoint = /run/zpoold\n    ",
 		"[daemon] threads = 4\n    ",
-		"[daemon] clone_fd = yes\n    ",
+		"[daemon] poll_us = 50\n    ",
 		"[daemon] splice = no\n    ",
 		"[daemon] max_write = 1M\n    ",
 		"[daemon] node_hint = volume\n    ",
