@@ -298,7 +298,7 @@ static void store_raw(struct comp_ctx *ctx, const void *page,
 		      struct comp_result *res)
 {
 	res->kind = COMP_KIND_RAW;
-	res->tag = (comp_tag_t)(COMP_RAW << COMP_TAG_LEVEL_BITS);
+	res->tag = COMP_TAG_RAW;
 	res->len = COMP_PAGE_SIZE;
 	res->data = page;
 	stat_add(ctx, raw_pages, 1);

@@ -61,6 +61,8 @@ struct comp_spec {
  */
 typedef uint16_t comp_tag_t;
 #define COMP_TAG_LEVEL_BITS 12
+/* The tag of a page stored raw (COMP_KIND_RAW). */
+#define COMP_TAG_RAW ((comp_tag_t)(COMP_RAW << COMP_TAG_LEVEL_BITS))
 
 /* The form comp_compress() chose for a page. */
 enum comp_kind {

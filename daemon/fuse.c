@@ -295,6 +295,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	struct zpd_fuse *f = fuse_of(req);
 	struct zpd_worker *w;
 	struct zpd_volume *v = start_io(req, ino, off, 1, &w);
+	struct zpd_early_write ew;
 	ssize_t n;
 	int nid;
 
@@ -302,6 +303,12 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	if (!v)
 		return;
 	nid = zpd_request_node(f->store, w, v, fuse_req_ctx(req)->pid);
+	if (zpd_volume_write_early(v, (uint64_t)off, size, nid, &ew)) {
+		/* buf stays this thread's until it takes the next request. */
+		fuse_reply_write(req, size);
+		zpd_volume_write_finish(&ew, w, buf);
+		return;
+	}
 	n = zpd_volume_write(v, w, buf, size, (uint64_t)off, nid);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);

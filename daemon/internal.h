@@ -315,6 +315,31 @@ ssize_t zpd_volume_read(struct zpd_volume *v, struct zpd_worker *w, void *buf,
 ssize_t zpd_volume_write(struct zpd_volume *v, struct zpd_worker *w,
 			 const void *buf, size_t len, uint64_t off, int nid);
 
+/*
+ * Early writes: a write of one whole block is answered before it is
+ * compressed, so that the writer goes on while the daemon compresses.
+ * zpd_volume_write_early() takes a raw-size pool object for the block (so
+ * that the data has a home whatever happens next) and the block's lock,
+ * and returns true; the caller then replies success to the writer and
+ * calls zpd_volume_write_finish(), which compresses and stores the block
+ * and drops the lock. Readers and writers of the block wait on the lock
+ * meanwhile, so nobody sees the old contents after the reply. false (and
+ * nothing taken) when the write is not one whole block inside the volume,
+ * or the pool has no memory: then zpd_volume_write() serves it.
+ */
+struct zpd_early_write {
+	struct zpd_volume *v;
+	uint64_t blk;
+	zp_handle_t raw;
+	int nid;
+};
+
+bool zpd_volume_write_early(struct zpd_volume *v, uint64_t off, size_t len,
+			    int nid, struct zpd_early_write *ew);
+/* src: the block's 4 KiB, still where the request left it. */
+void zpd_volume_write_finish(struct zpd_early_write *ew, struct zpd_worker *w,
+			     const void *src);
+
 /* Free the blocks in [off, off + len) (whole blocks; the parts of blocks
  * at either edge are zeroed). 0 or -errno (-EIO for a corrupt edge block,
  * -ENOSPC when zeroing an edge needs memory the pool lacks). */

@@ -20,6 +20,11 @@
  * to one block never tear it. Reads decompress under the lock, which keeps
  * the object alive until they are done.
  *
+ * Early writes (one whole block, see internal.h) are the exception: their
+ * reply goes out before they are compressed, so they take a raw-size pool
+ * object and the block's lock first and compress under it; the raw object
+ * holds the block if the compressed copy finds no memory.
+ *
  * lock ordering: volume->stripes[blk % ZPD_STRIPES], then pool locks.
  * Only one stripe is held at a time. store->workers_lock is a leaf.
  */
@@ -182,6 +187,23 @@ static int read_block(struct zpd_volume *v, struct zpd_worker *w, uint64_t blk,
 	return ret;
 }
 
+/* Put e in block blk's entry, drop the block's stripe (held by the caller)
+ * and free the entry's old object. */
+static void replace_unlock(struct zpd_volume *v, uint64_t blk,
+			   const struct zpd_entry *e)
+{
+	struct zpd_entry *slot = &v->index[blk];
+	struct zpd_entry old = *slot;
+
+	*slot = *e;
+	/* Counted under the lock, so that the entry's next writer cannot
+	 * count it out before it was counted in. */
+	account_entry(v, e, 1);
+	account_entry(v, &old, -1);
+	pthread_mutex_unlock(stripe_of(v, blk));
+	free_entry(v, &old);
+}
+
 /*
  * Write part [boff, boff + n) of block blk from src; src NULL writes
  * zeros. A whole block is prepared outside the lock; a part is merged with
@@ -193,7 +215,7 @@ static int write_block(struct zpd_volume *v, struct zpd_worker *w,
 {
 	pthread_mutex_t *lock = stripe_of(v, blk);
 	struct zpd_entry *slot = &v->index[blk];
-	struct zpd_entry old, e;
+	struct zpd_entry e;
 	int ret;
 
 	if (v->kind == ZPD_STORE_NULL)
@@ -223,14 +245,7 @@ static int write_block(struct zpd_volume *v, struct zpd_worker *w,
 			goto unlock;
 		stat_add(v, partial_writes, 1);
 	}
-	old = *slot;
-	*slot = e;
-	/* Counted under the lock, so that the entry's next writer cannot
-	 * count it out before it was counted in. */
-	account_entry(v, &e, 1);
-	account_entry(v, &old, -1);
-	pthread_mutex_unlock(lock);
-	free_entry(v, &old);
+	replace_unlock(v, blk, &e);
 	return 0;
 
 unlock:
@@ -326,6 +341,51 @@ ssize_t zpd_volume_write(struct zpd_volume *v, struct zpd_worker *w,
 	}
 	stat_add(v, bytes_written, done);
 	return (ssize_t)done;
+}
+
+bool zpd_volume_write_early(struct zpd_volume *v, uint64_t off, size_t len,
+			    int nid, struct zpd_early_write *ew)
+{
+	zp_handle_t raw;
+
+	if (v->kind != ZPD_STORE_POOL || len != ZPD_BLOCK_SIZE ||
+	    (off & (ZPD_BLOCK_SIZE - 1)) || off >= v->size)
+		return false;
+	/* A home for the block as it is, whatever compressing it brings:
+	 * once the writer has its reply, the data must not be lost. */
+	if (zp_pool_malloc(v->store->pool, ZPD_BLOCK_SIZE, nid < 0 ? 0 : nid,
+			   &raw))
+		return false;
+	ew->v = v;
+	ew->blk = off >> ZPD_BLOCK_SHIFT;
+	ew->raw = raw;
+	ew->nid = nid;
+	stat_add(v, writes, 1);
+	pthread_mutex_lock(stripe_of(v, ew->blk));
+	return true;
+}
+
+void zpd_volume_write_finish(struct zpd_early_write *ew, struct zpd_worker *w,
+			     const void *src)
+{
+	struct zpd_volume *v = ew->v;
+	struct zp_pool *pool = v->store->pool;
+	struct zpd_entry e;
+
+	if (make_entry(v, w, src, ew->nid, &e) == 0) {
+		zp_pool_free(pool, ew->raw);
+	} else {
+		/* No memory for the compressed copy: keep the block raw. */
+		zp_pool_write(pool, ew->raw, src, ZPD_BLOCK_SIZE);
+		memset(&e, 0, sizeof(e));
+		e.node = (uint8_t)(ew->nid < 0 ? 0 : ew->nid);
+		e.flags = ZPD_E_REF | ZPD_E_POOL;
+		e.val = ew->raw;
+		e.len = ZPD_BLOCK_SIZE;
+		e.tag = COMP_TAG_RAW;
+	}
+	replace_unlock(v, ew->blk, &e);
+	stat_add(v, bytes_written, ZPD_BLOCK_SIZE);
 }
 
 int zpd_volume_discard(struct zpd_volume *v, struct zpd_worker *w,

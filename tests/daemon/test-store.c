@@ -26,10 +26,15 @@
  *   nodes       node_hint volume, requester and worker, the pid cache
  *   null        a volume that keeps nothing
  *   corrupt     a pool object that does not decode: -EIO, counted
+ *   early       writes answered before they are compressed: which go,
+ *               readers of the block wait, the raw-size object goes back
  *   workers     one worker per thread, given back when the thread exits
  *   concurrent  writers and readers on the same 8 blocks
+ * The random and concurrent tests send every other write through the early
+ * path where it qualifies (one whole block), as op_write would.
  * Not covered: the pool running out of memory, which the real node layer
- * cannot be made to do on demand.
+ * cannot be made to do on demand (so neither is an early write keeping its
+ * block raw for want of memory).
  *
  * The concurrency test writes stamps: every 8-byte word a writer puts down
  * names the writer, the write's sequence number and the word's own
@@ -480,12 +485,29 @@ static void model_compare(const struct model *m, const unsigned char *got,
 				 got[i], want[i]);
 }
 
+/* Write as op_write does: with early set, a write of one whole block takes
+ * the early path (answered before it is compressed) where it can. */
+static ssize_t store_write(struct zpd_volume *v, struct zpd_worker *w,
+			   const void *src, uint64_t len, uint64_t off,
+			   bool early)
+{
+	struct zpd_early_write ew;
+
+	if (early && zpd_volume_write_early(v, off, len, 0, &ew)) {
+		zpd_volume_write_finish(&ew, w, src);
+		return (ssize_t)len;
+	}
+	return zpd_volume_write(v, w, src, len, off, 0);
+}
+
 static void do_write(struct model *m, const void *src, uint64_t len,
 		     uint64_t off)
 {
 	uint64_t n = clip(m, off, len);
 	ssize_t want = len && !n ? -ENOSPC : (ssize_t)n;
-	ssize_t got = zpd_volume_write(m->v, m->w, src, len, off, 0);
+	/* Every other write may go the early way. */
+	ssize_t got = store_write(m->v, m->w, src, len, off,
+				  m->expect.writes & 1);
 	char r[128];
 
 	m->expect.writes++;
@@ -1661,6 +1683,130 @@ static void test_corrupt(void **state)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Early writes                                                             */
+/* ------------------------------------------------------------------------ */
+
+struct early_reader {
+	struct zpd_store *store;
+	struct zpd_volume *v;
+	uint64_t off;
+	unsigned char buf[BLOCK];
+	ssize_t ret;
+	atomic_bool done;
+};
+
+static void *early_read(void *arg)
+{
+	struct early_reader *r = arg;
+	struct zpd_worker *w = zpd_worker_get(r->store);
+
+	r->ret = w ? zpd_volume_read(r->v, w, r->buf, BLOCK, r->off) : -ENOMEM;
+	atomic_store(&r->done, true);
+	return NULL;
+}
+
+/* Wait up to ms for a reader to finish. */
+static bool early_wait(struct early_reader *r, unsigned int ms)
+{
+	for (unsigned int i = 0; i < ms && !atomic_load(&r->done); i++)
+		usleep(1000);
+	return atomic_load(&r->done);
+}
+
+static void test_early(void **state)
+{
+	struct fixture *f = *state;
+	const uint64_t size = 64 * MiB;
+	struct early_reader same_blk = {0}, other_blk = {0};
+	struct zpd_early_write ew;
+	struct zpd_volume *v, *nv;
+	struct zpd_worker *w;
+	struct zpd_volume_stats s;
+	const unsigned char *page = zp_corpus_page(&corpus, 3);
+	unsigned char *buf, same[BLOCK];
+	pthread_t t1, t2;
+	uint64_t objects;
+
+	where.test = "early";
+	fx_volume(f, "vol", size, -1, ZPD_STORE_POOL);
+	fx_volume(f, "null", size, -1, ZPD_STORE_NULL);
+	fx_store(f, 3);
+	v = fx_vol(f, "vol");
+	nv = fx_vol(f, "null");
+	w = fx_worker(f);
+	buf = fx_alloc(f, 2 * BLOCK, true);
+
+	/* Only one whole block inside a pool volume goes early. */
+	assert_false(zpd_volume_write_early(v, 0, BLOCK - 1, 0, &ew));
+	assert_false(zpd_volume_write_early(v, 0, 2 * BLOCK, 0, &ew));
+	assert_false(zpd_volume_write_early(v, 512, BLOCK, 0, &ew));
+	assert_false(zpd_volume_write_early(v, size, BLOCK, 0, &ew));
+	assert_false(zpd_volume_write_early(v, size + BLOCK, BLOCK, 0, &ew));
+	assert_false(zpd_volume_write_early(nv, 0, BLOCK, 0, &ew));
+	check_eq(pool_stats(f->store).objects, 0);
+	check_eq(vol_stats(v).writes, 0);
+
+	/* The last block, while a reader of it and one of another block
+	 * run: the first waits for the block, the second does not. */
+	assert_true(zpd_volume_write_early(v, size - BLOCK, BLOCK, 0, &ew));
+	/* Until finished, the block's home is a raw-size object. */
+	check_eq(pool_stats(f->store).objects, 1);
+	same_blk = (struct early_reader){.store = f->store, .v = v,
+					 .off = size - BLOCK};
+	other_blk = (struct early_reader){.store = f->store, .v = v,
+					  .off = size - 2 * BLOCK};
+	assert_int_equal(pthread_create(&t1, NULL, early_read, &same_blk), 0);
+	assert_int_equal(pthread_create(&t2, NULL, early_read, &other_blk), 0);
+	if (!early_wait(&other_blk, 5000))
+		fail_msg("a read of another block waited for an early write");
+	if (early_wait(&same_blk, 100))
+		fail_msg("a read of the block did not wait for its early "
+			 "write to finish");
+	zpd_volume_write_finish(&ew, w, page);
+	assert_int_equal(pthread_join(t1, NULL), 0);
+	assert_int_equal(pthread_join(t2, NULL), 0);
+	check_eq(same_blk.ret, BLOCK);
+	assert_memory_equal(same_blk.buf, page, BLOCK);
+	check_eq(other_blk.ret, BLOCK);
+	for (unsigned int i = 0; i < BLOCK; i++)
+		if (other_blk.buf[i])
+			fail_msg("an unwritten block read 0x%02x at byte %u",
+				 other_blk.buf[i], i);
+
+	/* Stored compressed: the raw-size object went back. */
+	s = vol_stats(v);
+	check_eq(s.writes, 1);
+	check_eq(s.bytes_written, BLOCK);
+	check_eq(s.blocks_compressed, 1);
+	check_eq(s.blocks_raw + s.blocks_same, 0);
+	objects = pool_stats(f->store).objects;
+	check_eq(objects, 1);
+	check_eq(s.stored_bytes, v->index[(size - BLOCK) / BLOCK].len);
+	assert_true(v->index[(size - BLOCK) / BLOCK].len < BLOCK);
+
+	/* Overwritten early with a same-filled page: no object left. */
+	memset(same, 0x5a, sizeof(same));
+	assert_true(zpd_volume_write_early(v, size - BLOCK, BLOCK, 0, &ew));
+	zpd_volume_write_finish(&ew, w, same);
+	s = vol_stats(v);
+	check_eq(s.blocks_same, 1);
+	check_eq(s.blocks_compressed + s.blocks_raw, 0);
+	check_eq(s.stored_bytes, 0);
+	check_eq(pool_stats(f->store).objects, 0);
+	check_eq(zpd_volume_read(v, w, buf, 2 * BLOCK, size - 2 * BLOCK),
+		 2 * BLOCK);
+	assert_memory_equal(buf + BLOCK, same, BLOCK);
+
+	/* And a normal partial write onto it merges with what it holds. */
+	check_eq(zpd_volume_write(v, w, page, 100, size - BLOCK + 10, 0), 100);
+	check_eq(zpd_volume_read(v, w, buf, BLOCK, size - BLOCK), BLOCK);
+	assert_memory_equal(buf, same, 10);
+	assert_memory_equal(buf + 10, page, 100);
+	assert_memory_equal(buf + 110, same + 110, BLOCK - 110);
+	f->passed = true;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Workers and the store itself                                             */
 /* ------------------------------------------------------------------------ */
 
@@ -2035,8 +2181,8 @@ static void *cc_writer(void *arg)
 		ssize_t ret;
 
 		cc_fill(wr, th->id, s, buf);
-		ret = zpd_volume_write(cc->v, w, buf, wr->words * 8ull,
-				       wr->first * 8, 0);
+		ret = store_write(cc->v, w, buf, wr->words * 8ull,
+				  wr->first * 8, s & 1);
 		if (ret != (ssize_t)wr->words * 8) {
 			cc_fail(cc,
 				"writer %u: write #%" PRIu64 " returned %zd",
@@ -2300,6 +2446,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_nodes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_null, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_early, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_workers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent, setup,
 						teardown),
