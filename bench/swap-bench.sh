@@ -29,7 +29,7 @@
 # verification). Everything it sets up (swap, loop devices, daemons, the
 # zram device, the cgroup) is undone from an EXIT trap, also on failure.
 #
-# Usage: bench/swap-bench.sh [--quick] [--no-swap] [--no-matrix]
+# Usage: bench/swap-bench.sh [--quick] [--no-swap] [--no-matrix] [--pairs N]
 #                            [--runtime S] [--reps N] [--build DIR]
 # It finds daemon/zpoold and tests/daemon/swapper in the build directory:
 # --build DIR, else $top_builddir, else the current directory if it is a
@@ -42,7 +42,11 @@ usage: swap-bench.sh [options]
                  daemon option matrix
   --no-swap      skip the swap workload
   --no-matrix    skip the poll_us/splice matrix
-  --runtime S    seconds of each 4k random test (default 10, --quick 1)
+  --pairs N      runs of each 4k random test on zpoold and the null volume
+                 in alternation, for the zpoold/null ratios (default 5,
+                 --quick 1; 0 skips them)
+  --runtime S    seconds of each 4k random test (default 10, --quick 1;
+                 half of it in the alternating runs)
   --reps N       run everything N times, in rounds over the devices, and
                  keep each test's best figure (default 1)
   --build DIR    the build directory (default: \$top_builddir, else the
@@ -54,6 +58,7 @@ EOF
 quick=false
 do_swap=true
 do_matrix=true
+pairs=
 runtime=
 reps=1
 build=
@@ -62,6 +67,8 @@ while [ $# -gt 0 ]; do
 	--quick) quick=true ;;
 	--no-swap) do_swap=false ;;
 	--no-matrix) do_matrix=false ;;
+	--pairs) pairs=${2:-}; shift ;;
+	--pairs=*) pairs=${1#*=} ;;
 	--runtime) runtime=${2:-}; shift ;;
 	--runtime=*) runtime=${1#*=} ;;
 	--reps) reps=${2:-}; shift ;;
@@ -79,6 +86,10 @@ while [ $# -gt 0 ]; do
 done
 if [ -n "$runtime" ] && ! [[ $runtime =~ ^[1-9][0-9]*$ ]]; then
 	echo "swap-bench: bad --runtime '$runtime' (whole seconds)" >&2
+	exit 2
+fi
+if [ -n "$pairs" ] && ! [[ $pairs =~ ^[0-9]+$ ]]; then
+	echo "swap-bench: bad --pairs '$pairs'" >&2
 	exit 2
 fi
 if ! [[ $reps =~ ^[1-9][0-9]*$ ]]; then
@@ -121,9 +132,11 @@ if $quick; then
 	sw_limit_mib=32
 	sw_wait=5 # seconds to wait for other swap to go away
 	do_matrix=false
+	pairs=${pairs:-1}
 else
 	seq_mib=512
 	rt=${runtime:-10}
+	pairs=${pairs:-5}
 	sw_mib=512
 	sw_passes=3
 	sw_limit_mib=128
@@ -144,6 +157,7 @@ SW_PID=    # swapper, running
 CUR_SWAP=  # the device swapped on
 CUR_LOOP=  # the loop device attached
 ZRAM=      # zramN, set up by this script
+NULL_LOOP= # the null volume's loop device in the alternating runs
 ZRAM_ADDED=false
 CG=        # the memory cgroup of the swap workload
 
@@ -159,6 +173,9 @@ undo_devices() {
 	fi
 	if [ -n "$CUR_LOOP" ]; then
 		losetup -d "$CUR_LOOP" && CUR_LOOP=
+	fi
+	if [ -n "$NULL_LOOP" ]; then
+		losetup -d "$NULL_LOOP" && NULL_LOOP=
 	fi
 	if [ -n "$CG" ]; then
 		rmdir "$CG" && CG=
@@ -366,6 +383,7 @@ run_fio() {
 	fi
 	secs=$(echo "$line" | awk -F';' -v f=$((dir + 3)) '{ print $f / 1000 }')
 	record "$label" "$t" "$fig"
+	LAST_FIG=$fig
 	printf '  %-8s %-20s %-9s %10s %-5s in %5.1f s\n' "$label" "${tname[$t]}" \
 		"${tdata[$t]}" "$(fmt "$fig" "${tunit[$t]}")" "${tunit[$t]}" "$secs"
 }
@@ -581,6 +599,57 @@ if $do_matrix; then
 	done
 fi
 
+# zpoold against its ceiling, the null volume, in alternation: each 4k
+# random test runs $pairs times on each, one right after the other (the
+# order swapped every time), both volumes served by one daemon, each on its
+# own loop device. Figures on a shared VM drift by tens of percent within
+# minutes; a ratio of two runs seconds apart drifts much less. The median
+# of the ratios is the reported zpoold/null.
+declare -A P
+pair_tests=(rr1 rr2 rw1 rw2)
+median() {
+	tr ' ' '\n' | sed '/^$/d' | sort -g |
+		awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+if [ "$pairs" -gt 0 ]; then
+	bench_start_daemon "$ZT_TMP/zpoold.conf"
+	loop_attach "$ZT_MNT/swap" $best_dio
+	NULL_LOOP=$(losetup --find --show --direct-io=$best_dio "$ZT_MNT/null") ||
+		fail "cannot attach the null volume to a loop device"
+	echo "== zpoold ($CUR_LOOP) and null ($NULL_LOOP) in alternation, loop direct-io=$best_dio, $pairs pairs per test"
+	blkdiscard "$CUR_LOOP" || fail "cannot discard $CUR_LOOP"
+	prefill pz "$CUR_LOOP"
+	rt_full=$rt
+	rt=$(((rt + 1) / 2))
+	for t in "${pair_tests[@]}"; do
+		zs='' ns='' qs=''
+		for ((k = 0; k < pairs; k++)); do
+			if ((k % 2)); then
+				run_fio pn "$NULL_LOOP" "$t"
+				n=$LAST_FIG
+				run_fio pz "$CUR_LOOP" "$t"
+				z=$LAST_FIG
+			else
+				run_fio pz "$CUR_LOOP" "$t"
+				z=$LAST_FIG
+				run_fio pn "$NULL_LOOP" "$t"
+				n=$LAST_FIG
+			fi
+			zs="$zs $z" ns="$ns $n" qs="$qs $(calc "$z / $n")"
+		done
+		P[z,$t]=$(median <<<"$zs")
+		P[n,$t]=$(median <<<"$ns")
+		P[q,$t]=$(median <<<"$qs")
+		P[range,$t]=$(tr ' ' '\n' <<<"$qs" | sed '/^$/d' | sort -g |
+			awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.2f..%.2f", lo, hi }')
+	done
+	rt=$rt_full
+	losetup -d "$NULL_LOOP" || fail "cannot detach $NULL_LOOP"
+	NULL_LOOP=
+	loop_detach
+	stop_daemon 20
+fi
+
 # ---------------------------------------------------------------------------
 # The report
 # ---------------------------------------------------------------------------
@@ -685,6 +754,20 @@ if $do_matrix; then
 	echo "fastest combination: $topc (geometric mean against the defaults poll_us/splice $def_poll/no: $all)"
 fi
 
+if [ "$pairs" -gt 0 ]; then
+	echo
+	echo "zpoold and null in alternation ($pairs pairs of $(((rt + 1) / 2)) s per test, loop direct-io=$best_dio): medians"
+	printf '%-20s %-9s %-5s %10s %10s %11s %11s\n' test data unit zpoold null \
+		zpoold/null range
+	for t in "${pair_tests[@]}"; do
+		u=${tunit[$t]}
+		printf '%-20s %-9s %-5s %10s %10s %11s %11s\n' "${tname[$t]}" \
+			"${tdata[$t]}" "$u" "$(fmt "${P[z,$t]}" "$u")" \
+			"$(fmt "${P[n,$t]}" "$u")" "$(printf '%.2f' "${P[q,$t]}")" \
+			"${P[range,$t]}"
+	done
+fi
+
 # What the daemon said beyond its start-up warnings (shown above) and its
 # start and stop.
 logged=$(cat "$ZT_TMP"/zpoold.log* 2>/dev/null |
@@ -703,6 +786,12 @@ else
 	echo "swap workload wall time zpoold/zram: - (--no-swap) (target <= 1.5)"
 fi
 echo "sequential 1M zpoold/zram: write $(ratio "${R[zp-${best[seqw]},seqw]}" "${R[zram,seqw]}"), read $(ratio "${R[zp-${best[seqr]},seqr]}" "${R[zram,seqr]}") (target >= 0.8)"
-q() { ratio "${R[zp-${best[$1]},$1]}" "${R[null-${best[$1]},$1]}"; }
-echo "4k random zpoold/null: read $(q rr1) (1 job), $(q rr2) (2 jobs); write $(q rw1) (1 job), $(q rw2) (2 jobs) (target >= 0.9)"
+if [ "$pairs" -gt 0 ]; then
+	q() { printf '%.2f' "${P[q,$1]}"; }
+	how="median of $pairs alternating pairs"
+else
+	q() { ratio "${R[zp-${best[$1]},$1]}" "${R[null-${best[$1]},$1]}"; }
+	how="best of $reps round(s)"
+fi
+echo "4k random zpoold/null ($how): read $(q rr1) (1 job), $(q rr2) (2 jobs); write $(q rw1) (1 job), $(q rw2) (2 jobs) (target >= 0.9)"
 exit 0

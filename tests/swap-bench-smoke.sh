@@ -39,6 +39,12 @@ for t in 'seq write 1M +fio 55%' 'seq write 1M +corpus/dd' \
 	expect "row '$t'" 1 "^$t +(MiB/s|IOPS) +$num +$num +(on|off) +$num +$r +$r\$"
 	expect "loop mode row '$t'" 1 "^$t +(MiB/s|IOPS) +$num +$num +$num +$num\$"
 done
+for t in '4k randread 1 job +corpus' '4k randread 2 jobs +corpus' \
+	'4k randwrite 1 job +fio 55%' '4k randwrite 2 jobs +fio 55%'; do
+	# zpoold and null in alternation: medians, their quotient, its range.
+	expect "alternating row '$t'" 1 \
+		"^$t +IOPS +$num +$num +$num +$num\\.\\.$num\$"
+done
 expect "swap workload row" 1 "^swap workload +corpus +s +$num +$num +(on|off) +- +$r +-\$"
 expect "swapper verification" 3 "verified [0-9]+ pages x [0-9]+ passes"
 expect "swap target line" 1 \
@@ -46,6 +52,6 @@ expect "swap target line" 1 \
 expect "sequential target line" 1 \
 	"^sequential 1M zpoold/zram: write $r, read $r \(target >= 0\.8\)\$"
 expect "4k random target line" 1 \
-	"^4k random zpoold/null: read $r \(1 job\), $r \(2 jobs\); write $r \(1 job\), $r \(2 jobs\) \(target >= 0\.9\)\$"
+	"^4k random zpoold/null \(median of 1 alternating pairs\): read $r \(1 job\), $r \(2 jobs\); write $r \(1 job\), $r \(2 jobs\) \(target >= 0\.9\)\$"
 
 exit $fail
