@@ -17,9 +17,13 @@
  * wait on a condition variable: several sleeping readers would all be
  * woken by each request, and several polling ones would take every CPU.
  * The leader serves a small request that it waited for itself and goes
- * back to waiting; before a large request, or when requests queue up, it
- * hands the device to the next idle thread, so that requests are served
- * in parallel by up to the configured number of threads.
+ * back to waiting. Before a large request it hands the device to the next
+ * idle thread, so that large requests are served in parallel by up to the
+ * configured number of threads; small ones too when they queue up, but by
+ * at most one thread fewer than the machine has CPUs: the tasks that
+ * issue them need a CPU as well, and a thread woken to share the work
+ * would only take it from them (on two CPUs one thread serves small
+ * requests).
  *
  * A request is never abandoned half-way: stopping waits for the requests
  * being served and then ends every thread where it waits.
@@ -59,6 +63,9 @@ struct zpd_loop {
 	bool have_leader;       /* someone waits on the device */
 	bool stopping;
 	unsigned int busy;      /* threads serving a request */
+	/* Threads that serve small requests at once: one CPU fewer than the
+	 * machine has (at least one), the rest are the issuers'. */
+	unsigned int small_max;
 	int error;              /* first error from the device, -errno */
 };
 
@@ -176,11 +183,14 @@ static void *worker_main(void *arg)
 		 * A small request that came while this thread waited is
 		 * served by the leader itself, which then waits for the next
 		 * one: a stream of synchronous requests (swap-ins) stays on
-		 * one polling thread. A large request, or one that was
-		 * already queued (more come than one thread serves), goes
-		 * with the device handed to the next idle thread first.
+		 * one polling thread. A large request goes with the device
+		 * handed to the next idle thread first; so does a small one
+		 * that was already queued (more come than one thread serves)
+		 * while fewer than small_max threads serve.
 		 */
-		if (queued || request_is_large(&buf)) {
+		if (request_is_large(&buf) ||
+		    (queued && __atomic_load_n(&l->busy, __ATOMIC_RELAXED) + 1 <
+				       l->small_max)) {
 			pthread_mutex_lock(&l->lock);
 			l->have_leader = false;
 			pthread_cond_signal(&l->idle);
@@ -199,6 +209,7 @@ int zpd_loop_new(struct fuse_session *se, unsigned int threads,
 		 unsigned int poll_us, struct zpd_loop **out)
 {
 	struct zpd_loop *l;
+	long cpus;
 	int flags, ret;
 
 	l = calloc(1, sizeof(*l));
@@ -208,6 +219,8 @@ int zpd_loop_new(struct fuse_session *se, unsigned int threads,
 	l->fd = fuse_session_fd(se);
 	l->nr_threads = threads ? threads : 1;
 	l->poll_ns = (uint64_t)poll_us * 1000u;
+	cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	l->small_max = cpus > 2 ? (unsigned int)cpus - 1 : 1;
 	flags = fcntl(l->fd, F_GETFL);
 	if (flags < 0 || fcntl(l->fd, F_SETFL, flags | O_NONBLOCK) < 0) {
 		ret = -errno;

@@ -4,7 +4,9 @@
 # loop.sh - the request loop (daemon/loop.c): its workers, polling and end.
 #
 # - Large requests from two writers at once are served by more than one
-#   worker thread (the leader hands the device on before a large request).
+#   worker thread (the leader hands the device on before a large request);
+#   small ones from two readers by one worker on two CPUs (by several on
+#   more).
 # - An idle daemon sleeps: after traffic, with the longest poll_us, its
 #   threads use (almost) no CPU time; so does a daemon that never polls.
 # - Data goes through the same with poll_us = 0 and with polling.
@@ -84,6 +86,29 @@ note "workers that served large requests (50 ms of CPU or more): $busy of 4" \
 	"($(join "$ZT_TMP/before" "$ZT_TMP/after" | awk '{ printf "%s%d", n++ ? " " : "", $3 - $2 }') ticks)"
 [ "$busy" -ge 2 ] ||
 	fail "large requests from two writers were served by $busy worker(s); expected at least 2"
+
+# Two readers of single 4 KiB blocks: small requests are handed on only
+# while fewer threads serve them than the machine has CPUs minus one, so
+# on two CPUs a single worker serves them all.
+cpus=$(nproc)
+worker_ticks | sort >"$ZT_TMP/before"
+for i in 0 1; do
+	run_bg dd if="$ZT_MNT/vol0" of=/dev/null bs=4k count=40000 \
+		skip=$((i * 20000)) iflag=direct status=none
+done
+wait_bg 120
+worker_ticks | sort >"$ZT_TMP/after"
+ticks=$(join "$ZT_TMP/before" "$ZT_TMP/after" | awk '{ printf "%s%d", n++ ? " " : "", $3 - $2 }')
+busy=$(join "$ZT_TMP/before" "$ZT_TMP/after" |
+	awk '$3 - $2 >= 2 { n++ } END { print n + 0 }')
+note "workers that served two readers of 4 KiB blocks on $cpus CPUs: $busy ($ticks ticks)"
+if [ "$cpus" -le 2 ]; then
+	[ "$busy" -eq 1 ] ||
+		fail "small requests were served by $busy workers on $cpus CPUs; expected 1"
+else
+	[ "$busy" -ge 2 ] ||
+		fail "small requests from two readers were served by $busy worker(s) on $cpus CPUs; expected at least 2"
+fi
 
 # Idle after the traffic: the poller gives up after 10 ms and sleeps.
 sleep 0.5
