@@ -31,6 +31,18 @@ worker_ticks() {
 	done
 }
 
+# ticks_mark, then ticks_used: the ticks each worker used in between, one
+# line per worker; busy_workers MIN counts the lines of MIN or more.
+ticks_mark() {
+	worker_ticks | sort >"$ZT_TMP/ticks-mark"
+}
+ticks_used() {
+	worker_ticks | sort | join "$ZT_TMP/ticks-mark" - | awk '{ print $3 - $2 }'
+}
+busy_workers() {
+	awk -v min="$1" '$1 >= min { n++ } END { print n + 0 }'
+}
+
 # daemon_ticks: user + system ticks of the whole daemon.
 daemon_ticks() {
 	awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$ZT_PID/stat"
@@ -69,7 +81,7 @@ check_volume "poll_us = 10000"
 
 # Two writers of 1 MiB blocks: each request is large, so the leader hands
 # the device on before it compresses, and a second worker takes the next.
-worker_ticks | sort >"$ZT_TMP/before"
+ticks_mark
 for i in 0 1; do
 	run_bg dd if="$corpus" of="$ZT_MNT/vol0" bs=1M count=96 \
 		skip=$((i * 96)) seek=$((i * 96)) conv=notrunc oflag=direct status=none
@@ -79,11 +91,10 @@ for i in 0 1; do
 		skip=$((i * 96)) iflag=direct status=none
 done
 wait_bg 120
-worker_ticks | sort >"$ZT_TMP/after"
-busy=$(join "$ZT_TMP/before" "$ZT_TMP/after" |
-	awk -v min=$((hz / 20)) '$3 - $2 >= min { n++ } END { print n + 0 }')
+used=$(ticks_used)
+busy=$(busy_workers $((hz / 20)) <<<"$used")
 note "workers that served large requests (50 ms of CPU or more): $busy of 4" \
-	"($(join "$ZT_TMP/before" "$ZT_TMP/after" | awk '{ printf "%s%d", n++ ? " " : "", $3 - $2 }') ticks)"
+	"($(echo $used) ticks)"
 [ "$busy" -ge 2 ] ||
 	fail "large requests from two writers were served by $busy worker(s); expected at least 2"
 
@@ -91,17 +102,15 @@ note "workers that served large requests (50 ms of CPU or more): $busy of 4" \
 # while fewer threads serve them than the machine has CPUs minus one, so
 # on two CPUs a single worker serves them all.
 cpus=$(nproc)
-worker_ticks | sort >"$ZT_TMP/before"
+ticks_mark
 for i in 0 1; do
 	run_bg dd if="$ZT_MNT/vol0" of=/dev/null bs=4k count=40000 \
 		skip=$((i * 20000)) iflag=direct status=none
 done
 wait_bg 120
-worker_ticks | sort >"$ZT_TMP/after"
-ticks=$(join "$ZT_TMP/before" "$ZT_TMP/after" | awk '{ printf "%s%d", n++ ? " " : "", $3 - $2 }')
-busy=$(join "$ZT_TMP/before" "$ZT_TMP/after" |
-	awk '$3 - $2 >= 2 { n++ } END { print n + 0 }')
-note "workers that served two readers of 4 KiB blocks on $cpus CPUs: $busy ($ticks ticks)"
+used=$(ticks_used)
+busy=$(busy_workers 2 <<<"$used")
+note "workers that served two readers of 4 KiB blocks on $cpus CPUs: $busy ($(echo $used) ticks)"
 if [ "$cpus" -le 2 ]; then
 	[ "$busy" -eq 1 ] ||
 		fail "small requests were served by $busy workers on $cpus CPUs; expected 1"
