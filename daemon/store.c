@@ -26,7 +26,10 @@
  * holds the block if the compressed copy finds no memory.
  *
  * lock ordering: volume->stripes[blk % ZPD_STRIPES], then pool locks.
- * Only one stripe is held at a time. store->workers_lock is a leaf.
+ * Only one stripe is held at a time. store->workers_lock is a leaf. An
+ * early write holds its stripe across the reply to the writer: a write(2)
+ * to /dev/fuse that completes the request and neither allocates memory
+ * nor waits for any other request, so it cannot wait on the stripe.
  */
 #include <errno.h>
 #include <stdio.h>

@@ -43,6 +43,16 @@ busy_workers() {
 	awk -v min="$1" '$1 >= min { n++ } END { print n + 0 }'
 }
 
+# two_readers BS COUNT: two readers of COUNT blocks of BS each (the first
+# and the second COUNT blocks of vol0), with direct I/O, in the background.
+two_readers() {
+	local i
+	for i in 0 1; do
+		run_bg dd if="$ZT_MNT/vol0" of=/dev/null bs="$1" count="$2" \
+			skip=$((i * $2)) iflag=direct status=none
+	done
+}
+
 # daemon_ticks: user + system ticks of the whole daemon.
 daemon_ticks() {
 	awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$ZT_PID/stat"
@@ -86,10 +96,7 @@ for i in 0 1; do
 	run_bg dd if="$corpus" of="$ZT_MNT/vol0" bs=1M count=96 \
 		skip=$((i * 96)) seek=$((i * 96)) conv=notrunc oflag=direct status=none
 done
-for i in 0 1; do
-	run_bg dd if="$ZT_MNT/vol0" of=/dev/null bs=1M count=96 \
-		skip=$((i * 96)) iflag=direct status=none
-done
+two_readers 1M 96
 wait_bg 120
 used=$(ticks_used)
 busy=$(busy_workers $((hz / 20)) <<<"$used")
@@ -103,10 +110,7 @@ note "workers that served large requests (50 ms of CPU or more): $busy of 4" \
 # on two CPUs a single worker serves them all.
 cpus=$(nproc)
 ticks_mark
-for i in 0 1; do
-	run_bg dd if="$ZT_MNT/vol0" of=/dev/null bs=4k count=40000 \
-		skip=$((i * 20000)) iflag=direct status=none
-done
+two_readers 4k 30000
 wait_bg 120
 used=$(ticks_used)
 busy=$(busy_workers 2 <<<"$used")
