@@ -223,7 +223,8 @@ static struct run pick_run(const struct shr_slots *s, uint64_t want)
 /* Changing the bitmaps; the caller holds s->lock                           */
 /* ------------------------------------------------------------------------ */
 
-static void mark_used(struct shr_slots *s, uint64_t first, uint64_t n)
+/* Mark n slots from first on allocated (used) or free, word by word. */
+static void mark(struct shr_slots *s, uint64_t first, uint64_t n, bool used)
 {
 	uint64_t end = first + n;
 
@@ -232,35 +233,28 @@ static void mark_used(struct shr_slots *s, uint64_t first, uint64_t n)
 		uint64_t stop = ZP_MIN(end, (w + 1) * WORD_BITS);
 		uint64_t mask = bit_range(first % WORD_BITS,
 					  (unsigned int)(stop - w * WORD_BITS));
+		uint64_t *full = &s->full[w / WORD_BITS];
+		uint64_t word_bit = 1ull << (w % WORD_BITS);
 
-		zp_assert_internal(!(s->map[w] & mask));
-		s->map[w] |= mask;
-		if (s->map[w] == ~0ull)
-			s->full[w / WORD_BITS] |= 1ull << (w % WORD_BITS);
+		if (used) {
+			zp_assert_internal(!(s->map[w] & mask));
+			s->map[w] |= mask;
+			if (s->map[w] == ~0ull)
+				*full |= word_bit;
+		} else {
+			/* A free slot freed again: the caller's bookkeeping
+			 * of its blocks is broken, and the slot may be handed
+			 * out already, so that two blocks would share it. */
+			zp_assert((s->map[w] & mask) == mask);
+			s->map[w] &= ~mask;
+			*full &= ~word_bit;
+		}
 		first = stop;
 	}
-	s->used += n;
-}
-
-static void mark_free(struct shr_slots *s, uint64_t first, uint64_t n)
-{
-	uint64_t end = first + n;
-
-	while (first < end) {
-		uint64_t w = first / WORD_BITS;
-		uint64_t stop = ZP_MIN(end, (w + 1) * WORD_BITS);
-		uint64_t mask = bit_range(first % WORD_BITS,
-					  (unsigned int)(stop - w * WORD_BITS));
-
-		/* A free slot freed again: the caller's bookkeeping of its
-		 * blocks is broken, and the slot may be handed out already,
-		 * so that two blocks would share it. */
-		zp_assert((s->map[w] & mask) == mask);
-		s->map[w] &= ~mask;
-		s->full[w / WORD_BITS] &= ~(1ull << (w % WORD_BITS));
-		first = stop;
-	}
-	s->used -= n;
+	if (used)
+		s->used += n;
+	else
+		s->used -= n;
 }
 
 /* Both bitmaps against each other and against used (debug level 3, after
@@ -357,7 +351,7 @@ int shr_slots_alloc(struct shr_slots *s, unsigned int want, uint64_t *first,
 	run = pick_run(s, want);
 	zp_assert(run.len >= 1 && run.len <= want &&
 		  run.first + run.len <= s->nr_slots);
-	mark_used(s, run.first, run.len);
+	mark(s, run.first, run.len, true);
 	s->cursor = run.first + run.len;
 	if (s->cursor == s->nr_slots)
 		s->cursor = 0;
@@ -376,7 +370,7 @@ void shr_slots_free(struct shr_slots *s, uint64_t first, unsigned int n)
 		return;
 	zp_assert(first < s->nr_slots && n <= s->nr_slots - first);
 	pthread_mutex_lock(&s->lock);
-	mark_free(s, first, n);
+	mark(s, first, n, false);
 	if (ZP_DEBUG >= 3)
 		validate(s);
 	pthread_mutex_unlock(&s->lock);
