@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "shrinker/shrinker.h"
@@ -47,6 +48,27 @@ static int open_direct(const char *path, int flags, bool *direct)
 	if (fd < 0 && errno == EINVAL)
 		fd = open(path, flags | O_CLOEXEC, 0600);
 	return fd;
+}
+
+/* Whether the file system of fd has bytes free for an unprivileged user
+ * (root's reserve is for the system, not for written-back swap). */
+static int check_room(int fd, uint64_t bytes, const char *path, char *err,
+		      size_t errlen)
+{
+	struct statvfs sv;
+	uint64_t avail;
+
+	if (fstatvfs(fd, &sv) < 0)
+		return 0; /* fallocate will tell */
+	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	if (bytes <= avail)
+		return 0;
+	snprintf(err, errlen,
+		 "cannot allocate %llu bytes for backing file '%s': %s "
+		 "(%llu bytes free)",
+		 (unsigned long long)bytes, path, strerror(ENOSPC),
+		 (unsigned long long)avail);
+	return -ENOSPC;
 }
 
 int shr_backing_open(const char *path, uint64_t size,
@@ -117,8 +139,20 @@ int shr_backing_open(const char *path, uint64_t size,
 			goto too_small;
 		/* Old contents mean nothing: drop them, then take the
 		 * whole size now. */
-		if (ftruncate(b->fd, 0) < 0 ||
-		    fallocate(b->fd, 0, 0, (off_t)bytes) < 0) {
+		if (ftruncate(b->fd, 0) < 0) {
+			ret = -errno;
+			snprintf(err, errlen,
+				 "cannot truncate backing file '%s': %s", path,
+				 strerror(-ret));
+			goto fail_close;
+		}
+		/* A size the disk cannot hold is refused before fallocate
+		 * tries: it would fill the file system on its way to
+		 * failing, and everyone else on it with it. */
+		ret = check_room(b->fd, bytes, path, err, errlen);
+		if (ret)
+			goto fail_close;
+		if (fallocate(b->fd, 0, 0, (off_t)bytes) < 0) {
 			ret = -errno;
 			snprintf(err, errlen,
 				 "cannot allocate %llu bytes for backing file "

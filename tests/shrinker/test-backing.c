@@ -9,9 +9,9 @@
  *             left in the page cache where O_DIRECT is available
  *   reuse     an existing file is reused from scratch at a new size
  *   errors    no size, less than a slot, a directory, a missing parent
- *             directory, a size the disk cannot hold (and the file made
- *             for it removed again): each a -errno and a message that
- *             names the path
+ *             directory, a size the disk cannot hold (refused before
+ *             allocating, the file made for it removed again): each a
+ *             -errno and a message that names the path
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -236,8 +236,9 @@ static void test_errors(void **state)
 			  "neither a regular file nor a block device");
 
 	/* More than the disk holds (less than ext4's or xfs's largest
-	 * file): no room, and the file made for it is gone again. */
-	expect_open_error(f, f->path, 8ull << 40, -ENOSPC, strerror(ENOSPC));
+	 * file): refused before anything is allocated, and the file made
+	 * for it is gone again. */
+	expect_open_error(f, f->path, 8ull << 40, -ENOSPC, "bytes free");
 	if (stat(f->path, &st) == 0)
 		fail_msg("a backing file that could not be allocated was left "
 			 "behind");
