@@ -149,6 +149,86 @@ void zt_die_with(int sig, const char *buf, size_t n)
 	raise(sig);
 }
 
+static struct {
+	const char *prog;
+	const struct zt_field *where, *rerun;
+} report;
+
+static void put_field(char *buf, size_t *n, size_t cap,
+		      const struct zt_field *f, const char *sep)
+{
+	zt_put_str(buf, n, cap, f->name);
+	zt_put_str(buf, n, cap, sep);
+	switch (f->kind) {
+	case ZT_FIELD_STR: {
+		const char *v = *(const char *const volatile *)f->value;
+
+		zt_put_str(buf, n, cap, v ? v : "(none)");
+		break;
+	}
+	case ZT_FIELD_U64:
+		zt_put_num(buf, n, cap, *(const volatile uint64_t *)f->value, 10);
+		break;
+	case ZT_FIELD_HEX:
+		zt_put_str(buf, n, cap, "0x");
+		zt_put_num(buf, n, cap, *(const volatile uint64_t *)f->value, 16);
+		break;
+	case ZT_FIELD_UINT:
+		zt_put_num(buf, n, cap,
+			   *(const volatile unsigned int *)f->value, 10);
+		break;
+	}
+}
+
+/* The report line; async-signal-safe. */
+static size_t format_report(char *buf, size_t cap, const char *what)
+{
+	size_t n = 0;
+
+	zt_put_str(buf, &n, cap, report.prog);
+	zt_put_str(buf, &n, cap, ": ");
+	zt_put_str(buf, &n, cap, what);
+	zt_put_str(buf, &n, cap, ": ");
+	for (const struct zt_field *f = report.where; f && f->name; f++) {
+		if (f != report.where)
+			zt_put_str(buf, &n, cap, ", ");
+		put_field(buf, &n, cap, f, " ");
+	}
+	zt_put_str(buf, &n, cap, "; rerun with");
+	for (const struct zt_field *f = report.rerun; f && f->name; f++) {
+		zt_put_str(buf, &n, cap, " ");
+		put_field(buf, &n, cap, f, "=");
+	}
+	zt_put_str(buf, &n, cap, "\n");
+	return n;
+}
+
+static void report_abort(int sig)
+{
+	char buf[512];
+
+	zt_die_with(sig, buf, format_report(buf, sizeof(buf), "aborted"));
+}
+
+void zt_report_setup(const char *prog, const struct zt_field *where,
+		     const struct zt_field *rerun)
+{
+	report.prog = prog;
+	report.where = where;
+	report.rerun = rerun;
+	signal(SIGABRT, report_abort);
+}
+
+void zt_report_failure(void)
+{
+	char buf[512];
+	size_t n = format_report(buf, sizeof(buf), "failed");
+
+	if (write(STDERR_FILENO, buf, n) < 0) {
+		/* nothing left to tell */
+	}
+}
+
 size_t zt_pick_size(uint64_t *rng, size_t huge_size)
 {
 	/* clang-format off */

@@ -107,6 +107,37 @@ void zt_put_num(char *buf, size_t *n, size_t cap, uint64_t v,
  */
 void zt_die_with(int sig, const char *buf, size_t n);
 
+/*
+ * The report of a failing randomized test: where it was and how to run it
+ * again, the same line whether a check failed or the program aborted
+ * (zp_assert). A test describes both once as tables of fields pointing
+ * at its own variables, each table ending with { NULL }.
+ */
+enum zt_field_kind {
+	ZT_FIELD_STR,  /* const char *: a NULL one shows as (none) */
+	ZT_FIELD_U64,  /* uint64_t, decimal */
+	ZT_FIELD_HEX,  /* uint64_t, 0x... */
+	ZT_FIELD_UINT, /* unsigned int, decimal */
+};
+
+struct zt_field {
+	const char *name;
+	enum zt_field_kind kind;
+	const volatile void *value;
+};
+
+/**
+ * zt_report_setup() - set the program's report and print it, with
+ * "aborted", when SIGABRT comes: "PROG: aborted: name value, ...; rerun
+ * with NAME=value ...". The tables and what they point to must live as
+ * long as the program.
+ */
+void zt_report_setup(const char *prog, const struct zt_field *where,
+		     const struct zt_field *rerun);
+
+/** zt_report_failure() - print the report with "failed" to stderr. */
+void zt_report_failure(void);
+
 /**
  * zt_pick_size() - an object size shaped like a compressed swap page: mostly
  * 0.5..3.5 KiB, a tail of small ones, some that barely compress, and the

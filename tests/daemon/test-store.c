@@ -141,26 +141,18 @@ static struct {
 	uint64_t step;
 } where;
 
-static void report_abort(int sig)
-{
-	char buf[256];
-	size_t n = 0;
-
-	zt_put_str(buf, &n, sizeof(buf), "test-store: aborted in ");
-	zt_put_str(buf, &n, sizeof(buf), where.test ? where.test : "(none)");
-	zt_put_str(buf, &n, sizeof(buf), ", ");
-	zt_put_str(buf, &n, sizeof(buf), where.phase ? where.phase : "-");
-	zt_put_str(buf, &n, sizeof(buf), ", step ");
-	zt_put_num(buf, &n, sizeof(buf), where.step, 10);
-	zt_put_str(buf, &n, sizeof(buf), "; rerun with ZP_TEST_SEED=0x");
-	zt_put_num(buf, &n, sizeof(buf), seed, 16);
-	zt_put_str(buf, &n, sizeof(buf), " ZP_TEST_STEPS=");
-	zt_put_num(buf, &n, sizeof(buf), nr_steps, 10);
-	zt_put_str(buf, &n, sizeof(buf), " ZP_TEST_ITERS=");
-	zt_put_num(buf, &n, sizeof(buf), nr_iters, 10);
-	zt_put_str(buf, &n, sizeof(buf), "\n");
-	zt_die_with(sig, buf, n);
-}
+static const struct zt_field where_fields[] = {
+	{"test", ZT_FIELD_STR, &where.test},
+	{"phase", ZT_FIELD_STR, &where.phase},
+	{"step", ZT_FIELD_U64, &where.step},
+	{NULL},
+};
+static const struct zt_field rerun_fields[] = {
+	{"ZP_TEST_SEED", ZT_FIELD_HEX, &seed},
+	{"ZP_TEST_STEPS", ZT_FIELD_U64, &nr_steps},
+	{"ZP_TEST_ITERS", ZT_FIELD_U64, &nr_iters},
+	{NULL},
+};
 
 #define check_eq(a, b)                                                        \
 	do {                                                                  \
@@ -245,6 +237,27 @@ static struct zpd_volume_stats vol_stats(const struct zpd_volume *v)
 	return s;
 }
 
+/* After doing what to never-written blocks of v: neither v's index nor the
+ * process grew (from idx0 and rss0) and the pool holds nothing more than
+ * pages0. The sizes measured go to *idx1 and *rss1. */
+static void check_cost_nothing(struct zpd_store *store, struct zpd_volume *v,
+			       const char *what, uint64_t idx0, uint64_t rss0,
+			       uint64_t pages0, uint64_t *idx1, uint64_t *rss1)
+{
+	*rss1 = rss_bytes();
+	*idx1 = mapping_rss(v->index, v->index_bytes);
+	if (*idx1 > idx0)
+		fail_msg("%s never-written blocks made %" PRIu64
+			 " KiB of the block index resident",
+			 what, (*idx1 - idx0) / KiB);
+	if (RSS_MEANINGFUL && *rss1 > rss0 + RSS_SLACK)
+		fail_msg("%s a never-written GiB made the process grow by "
+			 "%" PRIu64 " KiB",
+			 what, (*rss1 - rss0) / KiB);
+	check_eq(zp_pool_total_pages(store->pool), pages0);
+	check_eq(pool_stats(store).objects, 0);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Fixture                                                                  */
 /* ------------------------------------------------------------------------ */
@@ -280,13 +293,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	if (!f->passed)
-		print_error("test-store: %s failed (%s, step %" PRIu64
-			    "); rerun with ZP_TEST_SEED=0x%" PRIx64
-			    " ZP_TEST_STEPS=%" PRIu64 " ZP_TEST_ITERS=%" PRIu64
-			    "\n",
-			    where.test ? where.test : "(none)",
-			    where.phase ? where.phase : "-", where.step, seed,
-			    nr_steps, nr_iters);
+		zt_report_failure();
 	if (f->child > 0) {
 		kill(f->child, SIGKILL);
 		waitpid(f->child, NULL, 0);
@@ -762,18 +769,7 @@ static void test_unwritten(void **state)
 		off += len + zt_below(&rng, 3 * BLOCK);
 	}
 
-	rss1 = rss_bytes();
-	idx1 = mapping_rss(v->index, v->index_bytes);
-	if (idx1 > idx0)
-		fail_msg("reading never-written blocks made %" PRIu64
-			 " KiB of the block index resident",
-			 (idx1 - idx0) / KiB);
-	if (RSS_MEANINGFUL && rss1 > rss0 + RSS_SLACK)
-		fail_msg("reading a never-written GiB made the process grow "
-			 "by %" PRIu64 " KiB",
-			 (rss1 - rss0) / KiB);
-	check_eq(zp_pool_total_pages(f->store->pool), pages0);
-	check_eq(pool_stats(f->store).objects, 0);
+	check_cost_nothing(f->store, v, "reading", idx0, rss0, pages0, &idx1, &rss1);
 	s = vol_stats(v);
 	check_eq(s.reads, reads);
 	check_eq(s.bytes_read, bytes);
@@ -1110,18 +1106,8 @@ static void test_discard(void **state)
 	check_eq(zpd_volume_discard(fresh, m.w, 64 * MiB, 512 * MiB, 0), 0);
 	check_eq(zpd_volume_discard(fresh, m.w, GiB - BLOCK, 10 * GiB, 0), 0);
 	check_eq(zpd_volume_discard(fresh, m.w, 2 * GiB, BLOCK, 0), 0);
-	rss1 = rss_bytes();
-	idx1 = mapping_rss(fresh->index, fresh->index_bytes);
-	if (idx1 > idx0)
-		fail_msg("discarding never-written blocks made %" PRIu64
-			 " KiB of the block index resident",
-			 (idx1 - idx0) / KiB);
-	if (RSS_MEANINGFUL && rss1 > rss0 + RSS_SLACK)
-		fail_msg("discarding a never-written GiB made the process grow "
-			 "by %" PRIu64 " KiB",
-			 (rss1 - rss0) / KiB);
-	check_eq(zp_pool_total_pages(f->store->pool), pages0);
-	check_eq(pool_stats(f->store).objects, 0);
+	check_cost_nothing(f->store, fresh, "discarding", idx0, rss0, pages0, &idx1,
+			   &rss1);
 	s = vol_stats(fresh);
 	check_eq(s.discards, 4);
 	check_eq(s.blocks_same + s.blocks_raw + s.blocks_compressed, 0);
@@ -2463,7 +2449,7 @@ int main(void)
 			fprintf(stderr, "test-store: unmix64 is no inverse\n");
 			return 1;
 		}
-	signal(SIGABRT, report_abort);
+	zt_report_setup("test-store", where_fields, rerun_fields);
 	print_message("test-store: ZP_TEST_SEED=0x%" PRIx64
 		      " ZP_TEST_STEPS=%" PRIu64 " ZP_TEST_ITERS=%" PRIu64 "\n",
 		      seed, nr_steps, nr_iters);

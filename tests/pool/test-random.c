@@ -94,34 +94,18 @@ static struct {
 	bool passed;
 } ctx;
 
-/* Async-signal-safe: no stdio. */
-static void report_abort(int sig)
-{
-	char buf[256];
-	size_t n = 0;
-
-	zt_put_str(buf, &n, sizeof(buf), "test-random: aborted: policy ");
-	zt_put_str(buf, &n, sizeof(buf), ctx.policy ? ctx.policy : "(none)");
-	zt_put_str(buf, &n, sizeof(buf), ", phase ");
-	zt_put_str(buf, &n, sizeof(buf), ctx.phase ? ctx.phase : "(none)");
-	zt_put_str(buf, &n, sizeof(buf), ", step ");
-	zt_put_num(buf, &n, sizeof(buf), ctx.step, 10);
-	zt_put_str(buf, &n, sizeof(buf), "; rerun with ZP_TEST_SEED=0x");
-	zt_put_num(buf, &n, sizeof(buf), base_seed, 16);
-	zt_put_str(buf, &n, sizeof(buf), "\n");
-	zt_die_with(sig, buf, n);
-}
-
-static void report_failure(void)
-{
-	print_error("test-random: failed: policy %s, phase %s, step %" PRIu64
-		    ", run seed 0x%016" PRIx64
-		    "; rerun with ZP_TEST_SEED=0x%" PRIx64
-		    " ZP_TEST_STEPS=%" PRIu64 "\n",
-		    ctx.policy ? ctx.policy : "(none)",
-		    ctx.phase ? ctx.phase : "(none)", ctx.step, ctx.run_seed,
-		    base_seed, nr_steps);
-}
+static const struct zt_field where_fields[] = {
+	{"policy", ZT_FIELD_STR, &ctx.policy},
+	{"phase", ZT_FIELD_STR, &ctx.phase},
+	{"step", ZT_FIELD_U64, &ctx.step},
+	{"run seed", ZT_FIELD_HEX, &ctx.run_seed},
+	{NULL},
+};
+static const struct zt_field rerun_fields[] = {
+	{"ZP_TEST_SEED", ZT_FIELD_HEX, &base_seed},
+	{"ZP_TEST_STEPS", ZT_FIELD_U64, &nr_steps},
+	{NULL},
+};
 
 #define check(c, fmt, ...)                                       \
 	do {                                                     \
@@ -844,7 +828,7 @@ static int teardown(void **state)
 	struct run *r = *state;
 
 	if (!ctx.passed)
-		report_failure();
+		zt_report_failure();
 	for (size_t i = 0; i < r->nr; i++)
 		free(r->objs[i].data);
 	free(r->objs);
@@ -889,7 +873,7 @@ int main(void)
 
 	base_seed = zt_env_u64("test-random", "ZP_TEST_SEED", DEFAULT_SEED);
 	nr_steps = zt_env_u64("test-random", "ZP_TEST_STEPS", DEFAULT_STEPS);
-	signal(SIGABRT, report_abort);
+	zt_report_setup("test-random", where_fields, rerun_fields);
 	print_message("test-random: ZP_TEST_SEED=0x%" PRIx64
 		      " ZP_TEST_STEPS=%" PRIu64 "\n",
 		      base_seed, nr_steps);

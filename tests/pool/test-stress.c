@@ -107,34 +107,17 @@ static struct {
 	bool passed;
 } ctx;
 
-/* Async-signal-safe: no stdio. */
-static void report_abort(int sig)
-{
-	char buf[256];
-	size_t n = 0;
-
-	zt_put_str(buf, &n, sizeof(buf), "test-stress: aborted: ");
-	zt_put_str(buf, &n, sizeof(buf), ctx.config ? ctx.config : "(none)");
-	zt_put_str(buf, &n, sizeof(buf), ", round ");
-	zt_put_num(buf, &n, sizeof(buf), ctx.round, 10);
-	zt_put_str(buf, &n, sizeof(buf), "; rerun with ZP_TEST_SEED=0x");
-	zt_put_num(buf, &n, sizeof(buf), base_seed, 16);
-	zt_put_str(buf, &n, sizeof(buf), " ZP_TEST_THREADS=");
-	zt_put_num(buf, &n, sizeof(buf), nr_threads, 10);
-	zt_put_str(buf, &n, sizeof(buf), " ZP_TEST_ITERS=");
-	zt_put_num(buf, &n, sizeof(buf), nr_iters, 10);
-	zt_put_str(buf, &n, sizeof(buf), "\n");
-	zt_die_with(sig, buf, n);
-}
-
-static void report_failure(void)
-{
-	print_error("test-stress: failed: %s, round %u; rerun with "
-		    "ZP_TEST_SEED=0x%" PRIx64 " ZP_TEST_THREADS=%u "
-		    "ZP_TEST_ITERS=%" PRIu64 "\n",
-		    ctx.config ? ctx.config : "(none)", ctx.round, base_seed,
-		    nr_threads, nr_iters);
-}
+static const struct zt_field where_fields[] = {
+	{"config", ZT_FIELD_STR, &ctx.config},
+	{"round", ZT_FIELD_UINT, &ctx.round},
+	{NULL},
+};
+static const struct zt_field rerun_fields[] = {
+	{"ZP_TEST_SEED", ZT_FIELD_HEX, &base_seed},
+	{"ZP_TEST_THREADS", ZT_FIELD_UINT, &nr_threads},
+	{"ZP_TEST_ITERS", ZT_FIELD_U64, &nr_iters},
+	{NULL},
+};
 
 /* For the main thread only: cmocka's failures jump back into its runner. */
 #define check(c, fmt, ...)                                       \
@@ -772,7 +755,7 @@ static int teardown(void **state)
 	struct stress *st = *state;
 
 	if (!ctx.passed)
-		report_failure();
+		zt_report_failure();
 	pthread_mutex_destroy(&st->fail_lock);
 	pthread_mutex_destroy(&st->sum_lock);
 	free(st->slots);
@@ -836,7 +819,7 @@ int main(void)
 		return 1;
 	}
 	nr_threads = (unsigned int)threads;
-	signal(SIGABRT, report_abort);
+	zt_report_setup("test-stress", where_fields, rerun_fields);
 	print_message("test-stress: ZP_TEST_SEED=0x%" PRIx64
 		      " ZP_TEST_THREADS=%u ZP_TEST_ITERS=%" PRIu64 "\n",
 		      base_seed, nr_threads, nr_iters);

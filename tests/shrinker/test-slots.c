@@ -104,32 +104,18 @@ static struct {
 	bool passed;
 } ctx;
 
-/* Async-signal-safe: no stdio. */
-static void report_abort(int sig)
-{
-	char buf[256];
-	size_t n = 0;
-
-	zt_put_str(buf, &n, sizeof(buf), "test-slots: aborted: phase ");
-	zt_put_str(buf, &n, sizeof(buf), ctx.phase ? ctx.phase : "(none)");
-	zt_put_str(buf, &n, sizeof(buf), ", total ");
-	zt_put_num(buf, &n, sizeof(buf), ctx.total, 10);
-	zt_put_str(buf, &n, sizeof(buf), ", step ");
-	zt_put_num(buf, &n, sizeof(buf), ctx.step, 10);
-	zt_put_str(buf, &n, sizeof(buf), "; rerun with ZP_TEST_SEED=0x");
-	zt_put_num(buf, &n, sizeof(buf), base_seed, 16);
-	zt_put_str(buf, &n, sizeof(buf), "\n");
-	zt_die_with(sig, buf, n);
-}
-
-static void report_failure(void)
-{
-	print_error("test-slots: failed: phase %s, total %" PRIu64
-		    ", step %" PRIu64 "; rerun with ZP_TEST_SEED=0x%" PRIx64
-		    " ZP_TEST_STEPS=%" PRIu64 " ZP_TEST_ITERS=%" PRIu64 "\n",
-		    ctx.phase ? ctx.phase : "(none)", ctx.total, ctx.step,
-		    base_seed, nr_steps, nr_iters);
-}
+static const struct zt_field where_fields[] = {
+	{"phase", ZT_FIELD_STR, &ctx.phase},
+	{"total", ZT_FIELD_U64, &ctx.total},
+	{"step", ZT_FIELD_U64, &ctx.step},
+	{NULL},
+};
+static const struct zt_field rerun_fields[] = {
+	{"ZP_TEST_SEED", ZT_FIELD_HEX, &base_seed},
+	{"ZP_TEST_STEPS", ZT_FIELD_U64, &nr_steps},
+	{"ZP_TEST_ITERS", ZT_FIELD_U64, &nr_iters},
+	{NULL},
+};
 
 static int setup(void **state)
 {
@@ -144,7 +130,7 @@ static int teardown(void **state)
 {
 	(void)state;
 	if (!ctx.passed)
-		report_failure();
+		zt_report_failure();
 	memset(&ctx, 0, sizeof(ctx));
 	return 0;
 }
@@ -965,7 +951,7 @@ int main(void)
 	base_seed = zt_env_u64("test-slots", "ZP_TEST_SEED", DEFAULT_SEED);
 	nr_steps = zt_env_u64("test-slots", "ZP_TEST_STEPS", DEFAULT_STEPS);
 	nr_iters = zt_env_u64("test-slots", "ZP_TEST_ITERS", DEFAULT_ITERS);
-	signal(SIGABRT, report_abort);
+	zt_report_setup("test-slots", where_fields, rerun_fields);
 	print_message("test-slots: ZP_TEST_SEED=0x%" PRIx64
 		      " ZP_TEST_STEPS=%" PRIu64 " ZP_TEST_ITERS=%" PRIu64 "\n",
 		      base_seed, nr_steps, nr_iters);
