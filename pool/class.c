@@ -71,7 +71,9 @@ static int class_init(struct zp_pool *pool, struct zp_class *class)
 		for (int g = 0; g < ZP_NR_FULLNESS; g++)
 			zp_list_init(&class->cn[n].lists[g]);
 
-	ret = table_init(&class->handles, sizeof(uint64_t),
+	/* A handle entry, and its owner's word when the pool keeps them. */
+	ret = table_init(&class->handles,
+			 (pool->cfg.owners ? 2 : 1) * sizeof(uint64_t),
 			 pool->cfg.release_delay_ms);
 	if (ret)
 		return ret;

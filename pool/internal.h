@@ -193,7 +193,8 @@ struct zp_class {
 	atomic_uint_fast64_t roomy_nodes;
 
 	/* protected by lock */
-	struct zp_table handles;   /* 8-byte handle entries */
+	struct zp_table handles;   /* 8-byte handle entries, each followed
+				    * by its owner's word with cfg.owners */
 	struct zp_table zspages;   /* zspage descriptors */
 	struct zp_class_node *cn;  /* pool->nr_nodes */
 	uint64_t bytes_requested;  /* sum of live object sizes */

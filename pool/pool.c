@@ -187,6 +187,10 @@ static int obj_alloc(struct zp_class *class, struct zp_zspage *zsp,
 	zspage_fix_fullness(class, zsp);
 	*(uint64_t *)table_entry(&class->handles, hidx) =
 		he_encode(zsp->id, slot, (uint32_t)size);
+	if (class->handles.esize > sizeof(uint64_t))
+		__atomic_store_n((uint64_t *)table_entry(&class->handles,
+							 hidx) + 1,
+				 0, __ATOMIC_RELAXED);
 	class->bytes_requested += size;
 	class->malloc_calls++;
 	track_alloc(zspage_obj(class, zsp, slot), size);
@@ -387,6 +391,46 @@ size_t zp_pool_obj_size(struct zp_pool *pool, zp_handle_t handle)
 	size = he_size(live_entry(class, handle));
 	pthread_rwlock_unlock(&class->migrate);
 	return size;
+}
+
+void zp_pool_set_owner(struct zp_pool *pool, zp_handle_t handle,
+		       uint64_t owner)
+{
+	struct zp_class *class = handle_to_class(pool, handle);
+
+	zp_assert(pool->cfg.owners && owner != 0);
+	/* Read by zp_pool_zspage_owners() under the class lock, which
+	 * the owner need not take. */
+	__atomic_store_n(handle_entry(class, handle) + 1, owner,
+			 __ATOMIC_RELAXED);
+}
+
+size_t zp_pool_zspage_owners(struct zp_pool *pool, zp_handle_t handle,
+			     uint64_t *owners, size_t max)
+{
+	struct zp_class *class = handle_to_class(pool, handle);
+	const struct zp_zspage *zsp;
+	size_t n = 0;
+
+	zp_assert(pool->cfg.owners);
+	/* The class lock keeps the zspage's slots where they are. */
+	pthread_mutex_lock(&class->lock);
+	zsp = zspage_get(class, he_zspage(live_entry(class, handle)));
+	for (uint32_t slot = 0; slot < class->objs_per_zspage && n < max;
+	     slot++) {
+		uint32_t hidx = zsp->rmap[slot];
+		uint64_t owner;
+
+		if (hidx & ZSP_FREE_BIT)
+			continue;
+		owner = __atomic_load_n(
+			(uint64_t *)table_entry(&class->handles, hidx) + 1,
+			__ATOMIC_RELAXED);
+		if (owner)
+			owners[n++] = owner;
+	}
+	pthread_mutex_unlock(&class->lock);
+	return n;
 }
 
 int zp_pool_obj_node(struct zp_pool *pool, zp_handle_t handle)

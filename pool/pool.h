@@ -191,6 +191,10 @@ struct zp_pool_config {
 	 * shard and node more than with one shard. 1..ZP_MAX_SHARDS; 0 (the
 	 * default): one per online CPU, at most ZP_MAX_SHARDS. */
 	unsigned int shards;
+	/* Keep a word per object for its user (zp_pool_set_owner()), so
+	 * that zp_pool_zspage_owners() can say whose objects share a
+	 * zspage: 8 bytes of metadata more per object. Default off. */
+	bool owners;
 	/* Node layer; NULL selects zp_node_numa_ops. */
 	const struct zp_node_ops *node_ops;
 	void *node_ctx;
@@ -222,6 +226,23 @@ int zp_pool_malloc(struct zp_pool *pool, size_t size, int nid,
 
 /** Free an object. The handle must be live and not being read. */
 void zp_pool_free(struct zp_pool *pool, zp_handle_t handle);
+
+/**
+ * zp_pool_set_owner() - remember owner (not 0) for the object, in a pool
+ * made with cfg.owners. A new object's owner is 0 until set.
+ */
+void zp_pool_set_owner(struct zp_pool *pool, zp_handle_t handle,
+		       uint64_t owner);
+
+/**
+ * zp_pool_zspage_owners() - the owners of the objects that share a zspage
+ * with handle (its own included), for a user that frees whole zspages.
+ * Objects whose owner is not set yet are left out. The handle must be live
+ * for the duration of the call (the caller keeps it from being freed).
+ * Returns the owners written into owners[], at most max.
+ */
+size_t zp_pool_zspage_owners(struct zp_pool *pool, zp_handle_t handle,
+			     uint64_t *owners, size_t max);
 
 /** The size the object was allocated with. */
 size_t zp_pool_obj_size(struct zp_pool *pool, zp_handle_t handle);

@@ -1368,6 +1368,72 @@ static void test_compact_class(void **state)
 	zp_pool_validate(pool);
 }
 
+/* Owners: whose objects share a zspage, before and after compaction. */
+static void test_owners(void **state)
+{
+	struct fixture *f = *state;
+	struct zp_pool_config cfg;
+	struct zp_class_stats cs;
+	struct zp_pool *pool;
+	unsigned int per, zspages = 4;
+	uint64_t got[256];
+	struct obj *objs;
+	size_t i, j, n, size = 1000;
+
+	fx_config(f, &cfg);
+	cfg.owners = true;
+	pool = fx_pool(f, &cfg);
+	class_of(pool, size, &cs);
+	per = (unsigned int)cs.objs_per_zspage;
+	assert_true(per > 1 && per <= ARRAY_SIZE(got));
+	n = (size_t)per * zspages;
+	objs = fx_calloc(f, n, sizeof(*objs));
+	for (i = 0; i < n; i++)
+		obj_new(pool, &objs[i], size, 0);
+	/* Owners not set yet are left out. */
+	assert_int_equal(zp_pool_zspage_owners(pool, objs[0].h, got, 256), 0);
+	for (i = 0; i < n; i++)
+		zp_pool_set_owner(pool, objs[i].h, 1000 + i);
+	/* A fresh class fills one zspage after the other: objects
+	 * z * per .. z * per + per - 1 share zspage z. */
+	for (i = 0; i < n; i += per + 1) {
+		size_t first = i / per * per, k = zp_pool_zspage_owners(
+						      pool, objs[i].h, got, 256);
+
+		assert_int_equal(k, per);
+		for (j = 0; j < k; j++)
+			assert_true(got[j] >= 1000 + first &&
+				    got[j] < 1000 + first + per);
+	}
+	/* max caps the answer. */
+	assert_int_equal(zp_pool_zspage_owners(pool, objs[0].h, got, 2), 2);
+	/* Freed objects leave; a reused handle starts without an owner. */
+	obj_del(pool, &objs[1]);
+	assert_int_equal(zp_pool_zspage_owners(pool, objs[0].h, got, 256),
+			 per - 1);
+	obj_new(pool, &objs[1], size, 0);
+	assert_int_equal(zp_pool_zspage_owners(pool, objs[1].h, got, 256),
+			 per - 1);
+	zp_pool_set_owner(pool, objs[1].h, 1001);
+	/* Owners move with their objects. */
+	for (i = 0; i < n; i++)
+		if (i % 2)
+			obj_del(pool, &objs[i]);
+	assert_true(zp_pool_compact(pool, -1) > 0);
+	for (i = 0; i < n; i += 2) {
+		size_t k = zp_pool_zspage_owners(pool, objs[i].h, got, 256);
+		bool self = false;
+
+		for (j = 0; j < k; j++) {
+			assert_int_equal((got[j] - 1000) % 2, 0);
+			self |= got[j] == 1000 + i;
+		}
+		assert_true(self);
+	}
+	free_all(pool, objs, n);
+	zp_pool_validate(pool);
+}
+
 #define COMPACT_RANDOM_OBJS 4000
 
 static void test_compact_random(void **state)
@@ -1588,6 +1654,7 @@ int main(void)
 		ON_BOTH(test_compact_class),
 		ON_BOTH(test_compact_random),
 		ON_BOTH(test_compact_nothing),
+		ON_BOTH(test_owners),
 		ON_BOTH(test_node_resident),
 		ON_BOTH(test_for_each_mapping),
 	};
