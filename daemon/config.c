@@ -52,14 +52,23 @@
 /* Enums and bools are stored through integers of their width. */
 _Static_assert(sizeof(enum zpd_node_hint) == sizeof(int32_t), "enum width");
 _Static_assert(sizeof(enum zpd_store_kind) == sizeof(int32_t), "enum width");
+_Static_assert(sizeof(enum zpd_victims) == sizeof(int32_t), "enum width");
 _Static_assert(sizeof(enum zp_numa_policy) == sizeof(int32_t), "enum width");
 _Static_assert(sizeof(bool) == 1, "bool width");
 
-enum section { SEC_NONE, SEC_DAEMON, SEC_POOL, SEC_VOLUME, NR_SECTIONS };
+enum section {
+	SEC_NONE,
+	SEC_DAEMON,
+	SEC_POOL,
+	SEC_WRITEBACK,
+	SEC_VOLUME,
+	NR_SECTIONS
+};
 
 static const char *const section_names[NR_SECTIONS] = {
 	[SEC_DAEMON] = "daemon",
 	[SEC_POOL] = "pool",
+	[SEC_WRITEBACK] = "writeback",
 	[SEC_VOLUME] = "volume",
 };
 
@@ -83,6 +92,7 @@ struct key {
 	int64_t min, max;
 	bool pow2;
 	uint64_t multiple;
+	bool optional; /* T_PATH: an empty value means none */
 	const char *const *names; /* T_ENUM, NULL-terminated */
 };
 
@@ -101,6 +111,8 @@ static const char *const level_names[] = {"err",  "warning", "notice",
 static const char *const policy_names[] = {"preferred", "strict", "local",
 					   "interleave", NULL};
 static const char *const store_names[] = {"pool", "null", NULL};
+/* In enum zpd_victims order. */
+static const char *const victims_names[] = {"lru", "zspage", NULL};
 
 static const struct key keys[] = {
 	{SEC_DAEMON, "mountpoint", T_PATH, ZPD_DEFAULT_MOUNTPOINT,
@@ -163,6 +175,60 @@ static const struct key keys[] = {
 	 "copies of each size class, so that threads on different CPUs "
 	 "rarely share a lock; 0 is one per CPU",
 	 CFG(shards), .min = 0, .max = ZP_MAX_SHARDS},
+	{SEC_POOL, "max_pool_percent", T_INT, "20",
+	 "the pool's limit as a percentage of RAM (unless max_pool_size is "
+	 "set): past it, new blocks go to the backing store, or are refused "
+	 "without one",
+	 CFG(max_pool_percent), .min = 1, .max = 100},
+	{SEC_POOL, "max_pool_size", T_SIZE, "0",
+	 "the pool's limit in bytes, instead of max_pool_percent (0: use "
+	 "max_pool_percent)",
+	 CFG(max_pool_size), .min = 0, .max = 1ll << 50,
+	 .multiple = ZP_PAGE_SIZE},
+	{SEC_POOL, "accept_threshold_percent", T_INT, "90",
+	 "once the limit is hit, new blocks stay out of the pool until it "
+	 "has shrunk below this percentage of the limit",
+	 CFG(accept_threshold_percent), .min = 0, .max = 100},
+	{SEC_POOL, "max_node_size", T_SIZE, "0",
+	 "a target for each NUMA node's share of the pool: the shrinker "
+	 "writes back a node's blocks while it holds more (0: none)",
+	 CFG(max_node_size), .min = 0, .max = 1ll << 50,
+	 .multiple = ZP_PAGE_SIZE},
+
+	{SEC_WRITEBACK, "file", T_PATH, "",
+	 "the backing store blocks are written back to: a file (created "
+	 "with mode 0600 and preallocated, its old contents discarded at "
+	 "start) or a block device; empty for none",
+	 CFG(wb_file), .optional = true},
+	{SEC_WRITEBACK, "size", T_SIZE, "1G",
+	 "size of the backing file; for a block device, 0 is all of it",
+	 CFG(wb_size), .min = 0, .max = 1ll << 50, .multiple = SHR_SLOT_SIZE},
+	{SEC_WRITEBACK, "batch_pages", T_INT, "64",
+	 "blocks the shrinker writes back at a time (also the largest write "
+	 "to the backing store, in 4 KiB slots)",
+	 CFG(wb_batch_pages), .min = 1, .max = 1024},
+	{SEC_WRITEBACK, "victims", T_ENUM, "lru",
+	 "which blocks a batch takes: lru is the least recently used ones "
+	 "(a referenced block gets a second chance), then the pool is "
+	 "compacted to free their pages; zspage is the least recently used "
+	 "block and all that share its zspage, which frees the zspage "
+	 "without compaction but writes back younger blocks too",
+	 CFG(wb_victims), .names = victims_names},
+	{SEC_WRITEBACK, "idle_seconds", T_INT, "0",
+	 "write back blocks not read or written for this long, even below "
+	 "the limit (0: never)",
+	 CFG(idle_seconds), .min = 0, .max = 30 * 86400},
+	{SEC_WRITEBACK, "psi_stall_ms", T_INT, "200",
+	 "memory pressure that wakes the shrinker: tasks stalled on memory "
+	 "for this many milliseconds within psi_window_ms (0: off)",
+	 CFG(psi_stall_ms), .min = 0, .max = 10000},
+	{SEC_WRITEBACK, "psi_window_ms", T_INT, "2000",
+	 "the window of psi_stall_ms, in milliseconds (without "
+	 "CAP_SYS_RESOURCE the kernel takes whole multiples of 2000 only)",
+	 CFG(psi_window_ms), .min = 500, .max = 10000},
+	{SEC_WRITEBACK, "psi_shrink_percent", T_INT, "10",
+	 "share of the pool written back on each memory pressure event",
+	 CFG(psi_shrink_percent), .min = 1, .max = 100},
 
 	{SEC_VOLUME, "size", T_SIZE, NULL, "the volume's size", VOL(size),
 	 .min = ZPD_VOLUME_MIN_SIZE, .max = ZPD_VOLUME_MAX_SIZE,
@@ -238,7 +304,8 @@ static void describe_allowed(const struct key *k, bool help, char *buf,
 	buf[0] = '\0';
 	switch (k->type) {
 	case T_PATH:
-		zp_append(buf, len, &pos, "an absolute path");
+		zp_append(buf, len, &pos, "an absolute path%s",
+			  k->optional ? ", or empty for none" : "");
 		break;
 	case T_BOOL:
 		zp_append(buf, len, &pos, BOOL_SYNTAX);
@@ -424,6 +491,10 @@ static int set_value(const struct key *k, void *base, const char *value,
 	bool b = false;
 
 	describe_allowed(k, false, buf, sizeof(buf));
+	if (!*value && k->optional) {
+		memset(field, 0, k->width);
+		return 0;
+	}
 	if (!*value) {
 		snprintf(msg, msglen, "empty value (%s)", allowed);
 		return -EINVAL;
@@ -622,7 +693,7 @@ struct parser {
 	/* "[section] key" a message is about; files only, since the
 	 * command-line origin already quotes the assignment. */
 	char label[ZPD_VOLUME_NAME_MAX + 64];
-	/* Line each key was set on: row 0 for [daemon] and [pool], row
+	/* Line each key was set on: row 0 for the sections without a name, row
 	 * 1 + i for volume i. */
 	unsigned int set_on[ZPD_MAX_VOLUMES + 1][NR_KEYS];
 	char *err;
@@ -735,7 +806,7 @@ static int parse_header(struct parser *p, char *s)
 	if (!close)
 		return fail(p,
 			    "unterminated section header '%s' ([daemon], "
-			    "[pool] or [volume NAME])",
+			    "[pool], [writeback] or [volume NAME])",
 			    s);
 	rest = trim(close + 1);
 	if (*rest && *rest != '#' && *rest != ';')
@@ -746,6 +817,8 @@ static int parse_header(struct parser *p, char *s)
 		p->sec = SEC_DAEMON;
 	} else if (!strcmp(inner, "pool")) {
 		p->sec = SEC_POOL;
+	} else if (!strcmp(inner, "writeback")) {
+		p->sec = SEC_WRITEBACK;
 	} else if (!strncmp(inner, "volume", 6) &&
 		   (!inner[6] || is_blank(inner[6]))) {
 		if (!*trim(inner + 6))
@@ -753,8 +826,8 @@ static int parse_header(struct parser *p, char *s)
 		return open_volume(p, trim(inner + 6));
 	} else {
 		return fail(p,
-			    "unknown section '[%s]' ([daemon], [pool] or "
-			    "[volume NAME])",
+			    "unknown section '[%s]' ([daemon], [pool], "
+			    "[writeback] or [volume NAME])",
 			    inner);
 	}
 	return 0;
@@ -984,8 +1057,11 @@ int zpd_config_set(struct zpd_config *cfg, const char *assignment, char *err,
 		goto out;
 	}
 	*dot = '\0';
-	if (!strcmp(left, "daemon") || !strcmp(left, "pool")) {
-		p->sec = !strcmp(left, "daemon") ? SEC_DAEMON : SEC_POOL;
+	if (!strcmp(left, "daemon") || !strcmp(left, "pool") ||
+	    !strcmp(left, "writeback")) {
+		p->sec = !strcmp(left, "daemon") ? SEC_DAEMON
+			 : !strcmp(left, "pool") ? SEC_POOL
+						 : SEC_WRITEBACK;
 		ret = set_key(p, dot + 1, value);
 	} else if (!strcmp(left, "volume")) {
 		if (last == dot) {
@@ -998,7 +1074,7 @@ int zpd_config_set(struct zpd_config *cfg, const char *assignment, char *err,
 		if (!ret)
 			ret = set_key(p, last + 1, value);
 	} else {
-		ret = fail(p, "unknown section '%s' (daemon, pool or volume)",
+		ret = fail(p, "unknown section '%s' (daemon, pool, writeback or volume)",
 			   left);
 	}
 	/* Take back a volume this failed assignment made; unused slots stay
@@ -1045,6 +1121,13 @@ int zpd_config_check(const struct zpd_config *cfg, int nr_nodes, char *err,
 			 "[daemon] mountpoint: relative path '%s' (an absolute "
 			 "path)",
 			 cfg->mountpoint);
+		return -EINVAL;
+	}
+	if (cfg->psi_stall_ms > cfg->psi_window_ms) {
+		snprintf(err, errlen,
+			 "[writeback] psi_stall_ms: %u is longer than "
+			 "psi_window_ms (%u)",
+			 cfg->psi_stall_ms, cfg->psi_window_ms);
 		return -EINVAL;
 	}
 	if (cfg->nr_volumes > ZPD_MAX_VOLUMES) {
@@ -1094,7 +1177,8 @@ void zpd_config_help(FILE *out)
 		fprintf(out, "[%s%s] %s = %s\n    %s (%s)\n",
 			section_names[k->sec],
 			k->sec == SEC_VOLUME ? " NAME" : "", k->name,
-			k->def ? k->def : "(required)", k->desc, allowed);
+			!k->def ? "(required)" : *k->def ? k->def : "\"\"",
+			k->desc, allowed);
 	}
 }
 
@@ -1125,6 +1209,8 @@ void zpd_config_dump(const struct zpd_config *cfg, FILE *out)
 	dump_section(SEC_DAEMON, cfg, out);
 	fprintf(out, "\n[pool]\n");
 	dump_section(SEC_POOL, cfg, out);
+	fprintf(out, "\n[writeback]\n");
+	dump_section(SEC_WRITEBACK, cfg, out);
 	for (unsigned int i = 0; i < cfg->nr_volumes; i++) {
 		fprintf(out, "\n[volume %s]\n", cfg->volumes[i].name);
 		dump_section(SEC_VOLUME, &cfg->volumes[i], out);

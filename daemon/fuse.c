@@ -72,9 +72,13 @@ static void fill_attr(struct zpd_fuse *f, fuse_ino_t ino, struct stat *st)
 	st->st_mode = S_IFREG | 0600;
 	st->st_nlink = 1;
 	st->st_size = (off_t)v->size;
-	/* What the volume really costs, in 512-byte units as du expects. */
-	st->st_blocks = (blkcnt_t)(__atomic_load_n(&v->stats.stored_bytes,
-						   __ATOMIC_RELAXED) /
+	/* What the volume really costs, pool bytes and disk slots, in
+	 * 512-byte units as du expects. */
+	st->st_blocks = (blkcnt_t)((__atomic_load_n(&v->stats.stored_bytes,
+						    __ATOMIC_RELAXED) +
+				    __atomic_load_n(&v->stats.blocks_disk,
+						    __ATOMIC_RELAXED) *
+					    SHR_SLOT_SIZE) /
 				   512);
 }
 
@@ -361,18 +365,22 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct zpd_fuse *f = fuse_of(req);
+	struct zpd_store *store = f->store;
 	struct statvfs sv = { 0 };
-	uint64_t capacity = (uint64_t)sysconf(_SC_PHYS_PAGES) *
-			    (uint64_t)sysconf(_SC_PAGESIZE) / ZPD_BLOCK_SIZE;
-	uint64_t used = zp_pool_total_pages(f->store->pool);
+	/* The pool up to its limit, and the backing store. */
+	uint64_t capacity = store->limit_pages, used;
 
 	(void)ino;
-	/* Until the pool has a limit, its capacity is the machine's memory. */
+	used = ZP_MIN((uint64_t)zp_pool_total_pages(store->pool), capacity);
+	if (store->slots) {
+		capacity += shr_slots_total(store->slots);
+		used += shr_slots_used(store->slots);
+	}
 	sv.f_bsize = ZPD_BLOCK_SIZE;
 	sv.f_frsize = ZPD_BLOCK_SIZE;
 	sv.f_blocks = capacity;
 	sv.f_bfree = sv.f_bavail = capacity > used ? capacity - used : 0;
-	sv.f_files = f->store->nr_volumes + 1;
+	sv.f_files = store->nr_volumes + 1;
 	sv.f_ffree = 0;
 	sv.f_namemax = ZPD_VOLUME_NAME_MAX;
 	fuse_reply_statfs(req, &sv);

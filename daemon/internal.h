@@ -5,14 +5,17 @@
  *
  * config.c   the configuration file, command-line overrides, key table
  * store.c    volumes, their block index and the data path
+ * writeback.c the pool limit, LRU lists, backing store, shrinker thread
  * node.c     which NUMA node a request belongs to
  * fuse.c     the FUSE low-level front end
  * safety.c   what keeps a swap daemon alive under memory pressure
  * notify.c   logging and sd_notify
  * main.c     start-up and shutdown
  *
- * lock ordering: a volume's block stripe lock, then the pool's own locks
- * (pool.h). No daemon lock is held across a FUSE reply.
+ * lock ordering: the shrinker's writeback lock, then a volume's block
+ * stripe lock, then an LRU list's lock (shrinker/lru.h), the pool's own
+ * locks (pool.h) and the slot allocator's (shrinker/slots.h). No daemon
+ * lock is held across a FUSE reply but an early write's stripe.
  */
 #ifndef ZPD_INTERNAL_H
 #define ZPD_INTERNAL_H
@@ -29,6 +32,7 @@
 
 #include "compress/compress.h"
 #include "pool/pool.h"
+#include "shrinker/shrinker.h"
 #include "zp-compiler.h"
 
 /* ---------------------------------------------------------------------------
@@ -45,7 +49,7 @@
  *   size = 4G
  *   node = 0
  *
- * Sections: [daemon], [pool], and one [volume NAME] per volume. Keys and
+ * Sections: [daemon], [pool], [writeback], and one [volume NAME] per volume. Keys and
  * section names are case-sensitive, values are trimmed of blanks, and a
  * value may be quoted with "..." to keep blanks. Every key is described
  * once, in the table in config.c, which also prints `zpoold --help-config`.
@@ -82,6 +86,18 @@ enum zpd_node_hint {
 	/* The node of the CPU the worker thread runs on. */
 	ZPD_HINT_WORKER,
 	NR_ZPD_HINTS
+};
+
+/* How the shrinker picks the blocks of a batch. */
+enum zpd_victims {
+	/* The least recently used blocks (with the second chance), then
+	 * compaction of the node they left, to free their pages. */
+	ZPD_VICTIMS_LRU,
+	/* The least recently used block and every other block whose object
+	 * shares its zspage, so that the zspage empties and frees its
+	 * pages without compaction (the 2014 zsmalloc shrinker). */
+	ZPD_VICTIMS_ZSPAGE,
+	NR_ZPD_VICTIMS
 };
 
 /* What a volume stores. null keeps nothing (reads return zeros): the cost
@@ -122,6 +138,20 @@ struct zpd_config {
 	uint64_t chunk_bytes;
 	unsigned int release_delay_ms;
 	unsigned int shards;
+	unsigned int max_pool_percent;    /* of RAM, 1..100 */
+	uint64_t max_pool_size;           /* bytes; 0: max_pool_percent */
+	unsigned int accept_threshold_percent; /* of the limit, 0..100 */
+	uint64_t max_node_size;           /* bytes per node; 0: no target */
+
+	/* [writeback] */
+	char wb_file[PATH_MAX];           /* "" for none */
+	uint64_t wb_size;
+	unsigned int wb_batch_pages;
+	enum zpd_victims wb_victims;
+	unsigned int idle_seconds;        /* 0: no idle writeback */
+	unsigned int psi_stall_ms;        /* 0: no pressure trigger */
+	unsigned int psi_window_ms;
+	unsigned int psi_shrink_percent;
 
 	/* [volume NAME] */
 	unsigned int nr_volumes;
@@ -188,21 +218,46 @@ int zpd_parse_size(const char *text, uint64_t *out);
 /* Entry flags. An entry with no form flag has never been written (or was
  * discarded) and reads as zeros. */
 enum {
-	ZPD_E_SAME = 1u << 0,   /* val is the repeated word */
-	ZPD_E_POOL = 1u << 1,   /* val is a pool handle, len bytes, tag */
-	ZPD_E_REF = 1u << 7,    /* read or written since the shrinker looked */
+	ZPD_E_SAME = 1u << 0, /* val is the repeated word */
+	ZPD_E_POOL = 1u << 1, /* val is a pool handle, len bytes, tag */
+	ZPD_E_DISK = 1u << 2, /* val is a byte address in the backing store
+			       * (slot * SHR_SLOT_SIZE + offset in the slot,
+			       * 0 while a slot holds one block), len bytes,
+			       * tag */
+	ZPD_E_WB = 1u << 3,   /* a pool entry being written back: set by the
+			       * shrinker; a new entry (any write) has it
+			       * clear, which tells the shrinker its copy is
+			       * stale */
 };
-#define ZPD_E_FORM (ZPD_E_SAME | ZPD_E_POOL)
+#define ZPD_E_FORM (ZPD_E_SAME | ZPD_E_POOL | ZPD_E_DISK)
 
-/* One block; protected by its stripe lock. */
-struct zpd_entry {
-	uint64_t val;  /* pool handle (ZPD_E_POOL) or word (ZPD_E_SAME) */
-	uint16_t len;  /* stored bytes: 1..4096 for ZPD_E_POOL */
-	uint16_t tag;  /* comp_tag_t of the object */
-	uint8_t flags; /* ZPD_E_* */
-	uint8_t node;  /* node the request resolved to */
-	uint16_t spare;
+/* Bits of an entry's age, for the shrinker's choice of victims. */
+enum {
+	ZPD_AGE_REF = 1u << 0,  /* read or written since the shrinker looked:
+				 * earns a second chance */
+	ZPD_AGE_IDLE = 1u << 1, /* untouched since the last idle pass */
 };
+
+/*
+ * One block. The data fields are protected by the block's stripe lock.
+ * age is read and written with relaxed atomics by readers (under the
+ * stripe) and the shrinker (under an LRU lock). lru and link belong to the
+ * LRU lists: written under the lock of the list the entry is on (or goes
+ * to), and a writer changing the entry's form also holds its stripe; lru
+ * is read with relaxed atomics.
+ */
+struct zpd_entry {
+	uint64_t val;  /* pool handle, word or disk address, by form */
+	uint16_t len;  /* stored bytes: 1..4096 for ZPD_E_POOL, ZPD_E_DISK */
+	uint16_t tag;  /* comp_tag_t of the stored bytes */
+	uint8_t flags; /* ZPD_E_* */
+	uint8_t node;  /* node of the pool object; request node otherwise */
+	uint8_t age;   /* ZPD_AGE_* */
+	uint8_t lru;   /* LRU list the entry is on: node + 1, 0 for none */
+	struct shr_lru_link link;
+};
+/* Twice a zram table entry: the LRU links are the other half. */
+_Static_assert(sizeof(struct zpd_entry) == 32, "entry size");
 
 /* Per-volume counters, X(name, description). Exact; updated with relaxed
  * atomics outside the stripe locks. */
@@ -215,11 +270,13 @@ struct zpd_entry {
 	X(blocks_same, "blocks held as a same-filled word")                    \
 	X(blocks_raw, "blocks held uncompressed in the pool")                  \
 	X(blocks_compressed, "blocks held compressed in the pool")             \
+	X(blocks_disk, "blocks held in the backing store")                     \
 	X(stored_bytes, "bytes of the pool objects of this volume")            \
 	X(partial_writes, "block writes that merged with the old contents")    \
-	X(write_errors, "writes that failed: pool out of memory, or a partial " \
-			"write onto a corrupt block")                          \
-	X(read_errors, "block reads that found a corrupt object")
+	X(write_errors, "writes that failed: no room in the pool or on disk, " \
+			"or a partial write onto an unreadable block")         \
+	X(read_errors, "block reads that found a corrupt object or a disk "   \
+		       "error")
 
 struct zpd_volume_stats {
 #define ZPD_STAT_MEMBER(name, desc) uint64_t name;
@@ -227,10 +284,41 @@ struct zpd_volume_stats {
 #undef ZPD_STAT_MEMBER
 };
 
+/* Store-wide counters of the pool limit and writeback, X(name,
+ * description). Exact; updated with relaxed atomics. */
+#define ZPD_STORE_STAT_FIELDS(X)                                                \
+	X(pool_limit_hit, "block stores that found the pool at its limit")    \
+	X(bypassed_stores, "blocks stored straight to disk: the pool was full") \
+	X(nospc_stores, "block stores refused: the pool full and no backing "  \
+			"store, or the backing store full as well")            \
+	X(written_back_pages, "blocks the shrinker moved from pool to disk")   \
+	X(wb_writes, "write calls to the backing store")                       \
+	X(wb_reads, "blocks read from the backing store")                      \
+	X(wb_read_errors, "reads from the backing store that failed")          \
+	X(writeback_failures, "blocks a failed disk write left in the pool "   \
+			      "(or sent to it, for a bypassing store)")        \
+	X(referenced_rotations, "referenced blocks given a second chance")     \
+	X(writeback_batches, "batches the shrinker wrote")                     \
+	X(stale_writebacks, "victims written, or about to be, while a newer "  \
+			    "write or a discard changed them")                 \
+	X(idle_written_back, "blocks written back for being idle")             \
+	X(compacted_pages, "pool pages freed by compaction after writeback")   \
+	X(wb_freed_pages, "pool pages freed by writeback batches (emptied "    \
+			  "zspages, compaction included; a lower bound)")      \
+	X(psi_events, "memory pressure events that woke the shrinker")
+
+struct zpd_store_stats {
+#define ZPD_STAT_MEMBER(name, desc) uint64_t name;
+	ZPD_STORE_STAT_FIELDS(ZPD_STAT_MEMBER)
+#undef ZPD_STAT_MEMBER
+};
+
 /* Per-thread working memory of the data path, made before any request. */
 struct zpd_worker {
 	struct comp_ctx *comp;
 	unsigned char page[ZPD_BLOCK_SIZE] zp_cacheline_aligned;
+	/* A slot of the backing store: O_DIRECT wants it aligned. */
+	unsigned char *disk;
 	/* Room for the largest read reply (the config's max_write). */
 	unsigned char *buf;
 	size_t buf_size;
@@ -256,6 +344,7 @@ struct zpd_volume {
 	struct zpd_volume_stats stats;
 	struct zpd_store *store;
 	uint64_t ino;       /* inode number at the mount point */
+	unsigned int id;    /* position in store->volumes[] */
 };
 
 struct zpd_store {
@@ -276,6 +365,18 @@ struct zpd_store {
 	enum zpd_node_hint node_hint;
 	unsigned int node_cache_ms;
 	int cpu_node[CPU_SETSIZE]; /* node of each CPU, 0 when unknown */
+
+	/* writeback.c: the pool limit, the LRU lists and the backing store */
+	struct shr_lru lru[ZP_MAX_NODES]; /* blocks in the pool, per node */
+	uint64_t limit_pages;     /* the pool's limit */
+	uint64_t accept_pages;    /* stores go to the pool again below this */
+	uint64_t node_limit_pages, node_accept_pages; /* 0: none */
+	atomic_bool full;         /* the limit was hit, not yet accepting */
+	enum zpd_victims victims;
+	struct shr_backing *backing; /* NULL: none */
+	struct shr_slots *slots;
+	struct zpd_wb *wb;        /* writeback.c's own state */
+	struct zpd_store_stats stats;
 };
 
 /* Make the store: the pool, the volumes of cfg and nr_workers workers. */
@@ -347,6 +448,102 @@ int zpd_volume_discard(struct zpd_volume *v, struct zpd_worker *w,
 		       uint64_t off, uint64_t len, int nid);
 
 void zpd_volume_stats(const struct zpd_volume *v, struct zpd_volume_stats *out);
+
+/* Count an entry entering (sign 1) or leaving (sign -1) the volume's
+ * stats. Caller holds the entry's stripe. */
+void zpd_entry_account(struct zpd_volume *v, const struct zpd_entry *e,
+		       int sign);
+
+/* The stripe lock of block blk. */
+static inline pthread_mutex_t *zpd_stripe(struct zpd_volume *v, uint64_t blk)
+{
+	return &v->stripes[blk % ZPD_STRIPES];
+}
+
+/* ---------------------------------------------------------------------------
+ * writeback.c
+ *
+ * The pool's limit, the LRU lists of the blocks in the pool (one per node,
+ * the node the block's object lives on), the backing store and the
+ * shrinker thread that moves the least recently used blocks there.
+ *
+ * A block in the pool is on the LRU list of its object's node; any other
+ * block is on none. Stores mark the block referenced; the shrinker takes
+ * victims from the oldest end, giving a referenced block a second chance
+ * (the mark cleared, the block moved to the newest end) first.
+ * ------------------------------------------------------------------------ */
+
+/* Set up the limit, the lists and, if cfg names one, the backing store.
+ * 0 or -errno with a message naming the file. Called by
+ * zpd_store_create(). */
+int zpd_wb_setup(struct zpd_store *store, const struct zpd_config *cfg,
+		 char *err, size_t errlen);
+void zpd_wb_teardown(struct zpd_store *store);
+
+/* The reference of block blk of v on an LRU list. */
+static inline uint64_t zpd_block_ref(const struct zpd_volume *v, uint64_t blk)
+{
+	return ((uint64_t)v->id + 1) << 40 | blk;
+}
+
+/* After block blk's entry got new data (caller holds its stripe): put it
+ * on the list of its node if it is in the pool, take it off otherwise. */
+void zpd_lru_update(struct zpd_volume *v, uint64_t blk);
+
+/* Whether stores must stay out of the pool now: the limit was hit and the
+ * pool has not shrunk below the accept threshold since. Counts the hit
+ * and wakes the shrinker. */
+bool zpd_pool_full(struct zpd_store *store);
+
+/* A block was just stored on node nid: wake the shrinker if that node is
+ * past its target (max_node_size). */
+void zpd_node_stored(struct zpd_store *store, int nid);
+
+/*
+ * Store a compressed block (data, len bytes, tag) straight in the
+ * backing store, for a store that found the pool full; fills e (form
+ * ZPD_E_DISK). 0; -ENOSPC when there is no backing store or it is full;
+ * -EIO when the write failed (the block may then go to the pool).
+ */
+int zpd_wb_store(struct zpd_store *store, struct zpd_worker *w,
+		 const void *data, unsigned int len, uint16_t tag,
+		 struct zpd_entry *e);
+
+/* Rebuild an on-disk block into dst (4 KiB). Caller holds its stripe.
+ * 0, or -EIO for a disk error or data that does not decompress. */
+int zpd_wb_load(struct zpd_store *store, struct zpd_worker *w,
+		const struct zpd_entry *e, void *dst);
+
+/* Give back the disk space of an entry that left the index. */
+void zpd_wb_release(struct zpd_store *store, const struct zpd_entry *e);
+
+/*
+ * Write back up to pages blocks from node nid's list (-1: every node,
+ * fullest first), in batches; idle: only blocks untouched since the
+ * previous idle pass (see writeback.c). Returns the blocks written back,
+ * or -errno when none could be (-ENOSPC: no backing store or it is full;
+ * -EIO: the disk failed). With whole-zspage victims a batch may go past
+ * pages to empty a zspage. One caller at a time runs; others wait.
+ */
+long zpd_writeback(struct zpd_store *store, int nid, uint64_t pages,
+		   bool idle);
+
+/* Start and stop the shrinker thread (limit, pressure, idle and per-node
+ * targets). 0 or -errno with a message. */
+int zpd_shrinker_start(struct zpd_store *store, const struct zpd_config *cfg,
+		       char *err, size_t errlen);
+void zpd_shrinker_stop(struct zpd_store *store);
+
+/* The store-wide counters (a snapshot). */
+void zpd_store_stats(const struct zpd_store *store,
+		     struct zpd_store_stats *out);
+
+/* Every statistic of the store, pool, nodes and volumes: fn(name, value,
+ * arg) for each, names like "written_back_pages", "pool.pages",
+ * "node0.lru_length", "swap0.blocks_disk". */
+void zpd_stats_walk(struct zpd_store *store,
+		    void (*fn)(const char *name, uint64_t value, void *arg),
+		    void *arg);
 
 /* ---------------------------------------------------------------------------
  * node.c

@@ -9,11 +9,13 @@
  *   loop sees SIGTERM/SIGINT (through libev's signalfd)
  *   memory locked, I/O flusher, oom_score_adj (before any thread exists)
  *   mount point made, a stale mount of a killed daemon detached
- *   store: pool (its reserve faulted in and locked), volumes, workers
+ *   store: pool (its reserve faulted in and locked), volumes, workers,
+ *   the backing store; then the shrinker thread
  *   mount, then the FUSE loop in its own thread
  *   READY=1
  * The main thread then runs a libev loop: signals, the watchdog, and a
- * status line every few seconds.
+ * status line every few seconds. SIGUSR1 logs every statistic, one
+ * "stats: NAME VALUE" line each and a last "stats: end".
  *
  * On SIGTERM or SIGINT the daemon stops only if no volume is active swap:
  * a swapped-out page lives nowhere but here. It refuses and says which
@@ -53,7 +55,7 @@ struct daemon {
 	bool fuse_started;
 	int fuse_ret;
 	struct ev_loop *loop;
-	ev_signal sigterm, sigint;
+	ev_signal sigterm, sigint, sigusr1;
 	ev_timer status, watchdog, maintain;
 };
 
@@ -189,6 +191,22 @@ static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 		return;
 	}
 	ev_break(loop, EVBREAK_ALL);
+}
+
+static void log_stat(const char *name, uint64_t value, void *arg)
+{
+	(void)arg;
+	zpd_log(LOG_NOTICE, "stats: %s %llu", name,
+		(unsigned long long)value);
+}
+
+static void on_stats_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct daemon *d = w->data;
+
+	(void)loop, (void)revents;
+	zpd_stats_walk(d->store, log_stat, NULL);
+	zpd_log(LOG_NOTICE, "stats: end");
 }
 
 static void *fuse_main_thread(void *arg)
@@ -410,6 +428,7 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -420,6 +439,8 @@ int main(int argc, char **argv)
 	if (zpd_store_create(&d.cfg, d.cfg.threads + 2, &d.store, err,
 			     sizeof(err)))
 		goto fail;
+	if (zpd_shrinker_start(d.store, &d.cfg, err, sizeof(err)))
+		goto fail_store;
 	if (zpd_fuse_start(d.store, &d.cfg, &d.fuse, err, sizeof(err)))
 		goto fail_store;
 	ret = pthread_create(&d.fuse_thread, NULL, fuse_main_thread, &d);
@@ -441,6 +462,9 @@ int main(int argc, char **argv)
 	d.sigterm.data = d.sigint.data = &d;
 	ev_signal_start(d.loop, &d.sigterm);
 	ev_signal_start(d.loop, &d.sigint);
+	ev_signal_init(&d.sigusr1, on_stats_signal, SIGUSR1);
+	d.sigusr1.data = &d;
+	ev_signal_start(d.loop, &d.sigusr1);
 	ev_timer_init(&d.status, on_status, STATUS_INTERVAL, STATUS_INTERVAL);
 	d.status.data = &d;
 	ev_timer_start(d.loop, &d.status);

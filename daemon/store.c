@@ -45,19 +45,12 @@
 #define stat_sub(v, field, n)                                                   \
 	__atomic_fetch_sub(&(v)->stats.field, (uint64_t)(n), __ATOMIC_RELAXED)
 
-static pthread_mutex_t *stripe_of(struct zpd_volume *v, uint64_t blk)
-{
-	return &v->stripes[blk % ZPD_STRIPES];
-}
-
 /* ---------------------------------------------------------------------------
  * Entries
  * ------------------------------------------------------------------------ */
 
-/* Count an entry entering (sign 1) or leaving (sign -1) a volume. Caller
- * holds the entry's stripe. */
-static void account_entry(struct zpd_volume *v, const struct zpd_entry *e,
-			  int sign)
+void zpd_entry_account(struct zpd_volume *v, const struct zpd_entry *e,
+		       int sign)
 {
 	uint64_t one = 1, len = e->len;
 
@@ -66,6 +59,11 @@ static void account_entry(struct zpd_volume *v, const struct zpd_entry *e,
 			stat_add(v, blocks_same, one);
 		else
 			stat_sub(v, blocks_same, one);
+	} else if (e->flags & ZPD_E_DISK) {
+		if (sign > 0)
+			stat_add(v, blocks_disk, one);
+		else
+			stat_sub(v, blocks_disk, one);
 	} else if (e->flags & ZPD_E_POOL) {
 		bool raw = (e->tag >> COMP_TAG_LEVEL_BITS) == COMP_RAW;
 
@@ -85,18 +83,34 @@ static void account_entry(struct zpd_volume *v, const struct zpd_entry *e,
 	}
 }
 
-/* Free the object of an entry that left the index. No lock needed: nobody
- * can reach it any more. */
+/* Free the object or disk slot of an entry that left the index. No lock
+ * needed: nobody can reach it any more. */
 static void free_entry(struct zpd_volume *v, const struct zpd_entry *e)
 {
 	if (e->flags & ZPD_E_POOL)
 		zp_pool_free(v->store->pool, e->val);
+	else if (e->flags & ZPD_E_DISK)
+		zpd_wb_release(v->store, e);
+}
+
+/* Make e hold the pool object h. */
+static void pool_entry(struct zpd_store *store, struct zpd_entry *e,
+		       zp_handle_t h, unsigned int len, uint16_t tag)
+{
+	e->flags = ZPD_E_POOL;
+	e->val = h;
+	e->len = (uint16_t)len;
+	e->tag = tag;
+	/* The LRU list the block goes on is where its bytes are, which
+	 * is not the preferred node when that one was full. */
+	e->node = (uint8_t)zp_pool_obj_node(store->pool, h);
 }
 
 /*
  * Turn one page into a new entry: compress it and, unless it is
- * same-filled, copy it into a fresh pool object. The entry is not in the
- * index yet, so no lock is needed. -ENOSPC when the pool has no memory.
+ * same-filled, copy it into a fresh pool object, or into the backing store
+ * while the pool is full. The entry is not in the index yet, so no lock is
+ * needed. -ENOSPC when neither the pool nor the disk has room.
  */
 static int make_entry(struct zpd_volume *v, struct zpd_worker *w,
 		      const void *page, int nid, struct zpd_entry *e)
@@ -110,20 +124,24 @@ static int make_entry(struct zpd_volume *v, struct zpd_worker *w,
 	zp_assert(ret == 0); /* the spec was checked when it was set */
 	memset(e, 0, sizeof(*e));
 	e->node = (uint8_t)(nid < 0 ? 0 : nid);
-	e->flags = ZPD_E_REF;
 	if (res.kind == COMP_KIND_SAME) {
-		e->flags |= ZPD_E_SAME;
+		e->flags = ZPD_E_SAME;
 		e->val = res.word;
 		return 0;
+	}
+	if (zpd_pool_full(store)) {
+		ret = zpd_wb_store(store, w, res.data, res.len, res.tag, e);
+		/* A disk that failed leaves the pool, over its limit, as
+		 * the block's only home. */
+		if (ret != -EIO)
+			return ret;
 	}
 	ret = zp_pool_malloc(store->pool, res.len, nid < 0 ? 0 : nid, &h);
 	if (ret)
 		return ret == -ENOMEM ? -ENOSPC : ret;
 	zp_pool_write(store->pool, h, res.data, res.len);
-	e->flags |= ZPD_E_POOL;
-	e->val = h;
-	e->len = (uint16_t)res.len;
-	e->tag = res.tag;
+	pool_entry(store, e, h, res.len, res.tag);
+	zpd_node_stored(store, e->node);
 	return 0;
 }
 
@@ -139,6 +157,8 @@ static int load_block_locked(struct zpd_volume *v, struct zpd_worker *w,
 		comp_page_fill(dst, e->val);
 		return 0;
 	}
+	if (e->flags & ZPD_E_DISK)
+		return zpd_wb_load(v->store, w, e, dst);
 	if (!(e->flags & ZPD_E_POOL)) {
 		memset(dst, 0, ZPD_BLOCK_SIZE);
 		return 0;
@@ -149,11 +169,32 @@ static int load_block_locked(struct zpd_volume *v, struct zpd_worker *w,
 	return ret ? -EIO : 0;
 }
 
-/* Mark an entry referenced without dirtying an index page for nothing. */
+/* Mark an entry referenced (and not idle) without dirtying an index page
+ * for nothing. */
 static void touch_entry(struct zpd_entry *e)
 {
-	if ((e->flags & ZPD_E_FORM) && !(e->flags & ZPD_E_REF))
-		e->flags |= ZPD_E_REF;
+	if (__atomic_load_n(&e->age, __ATOMIC_RELAXED) != ZPD_AGE_REF)
+		__atomic_store_n(&e->age, ZPD_AGE_REF, __ATOMIC_RELAXED);
+}
+
+/* The data of an index entry (caller holds its stripe), without the age
+ * and LRU fields, which others change meanwhile. */
+static struct zpd_entry data_of(const struct zpd_entry *slot)
+{
+	return (struct zpd_entry){ .val = slot->val, .len = slot->len,
+				   .tag = slot->tag, .flags = slot->flags,
+				   .node = slot->node };
+}
+
+/* Copy the data of e into the index entry slot: everything but the age
+ * and LRU fields. */
+static void set_data(struct zpd_entry *slot, const struct zpd_entry *e)
+{
+	slot->val = e->val;
+	slot->len = e->len;
+	slot->tag = e->tag;
+	slot->flags = e->flags;
+	slot->node = e->node;
 }
 
 /* ---------------------------------------------------------------------------
@@ -164,7 +205,7 @@ static void touch_entry(struct zpd_entry *e)
 static int read_block(struct zpd_volume *v, struct zpd_worker *w, uint64_t blk,
 		      unsigned int boff, unsigned int n, void *dst)
 {
-	pthread_mutex_t *lock = stripe_of(v, blk);
+	pthread_mutex_t *lock = zpd_stripe(v, blk);
 	struct zpd_entry *e = &v->index[blk];
 	int ret;
 
@@ -196,14 +237,19 @@ static void replace_unlock(struct zpd_volume *v, uint64_t blk,
 			   const struct zpd_entry *e)
 {
 	struct zpd_entry *slot = &v->index[blk];
-	struct zpd_entry old = *slot;
+	struct zpd_entry old = data_of(slot);
 
-	*slot = *e;
+	set_data(slot, e);
+	touch_entry(slot);
+	zpd_lru_update(v, blk);
+	if ((e->flags & ZPD_E_POOL) && v->store->victims == ZPD_VICTIMS_ZSPAGE)
+		zp_pool_set_owner(v->store->pool, e->val,
+				  zpd_block_ref(v, blk));
 	/* Counted under the lock, so that the entry's next writer cannot
 	 * count it out before it was counted in. */
-	account_entry(v, e, 1);
-	account_entry(v, &old, -1);
-	pthread_mutex_unlock(stripe_of(v, blk));
+	zpd_entry_account(v, e, 1);
+	zpd_entry_account(v, &old, -1);
+	pthread_mutex_unlock(zpd_stripe(v, blk));
 	free_entry(v, &old);
 }
 
@@ -216,7 +262,7 @@ static int write_block(struct zpd_volume *v, struct zpd_worker *w,
 		       uint64_t blk, unsigned int boff, unsigned int n,
 		       const void *src, int nid)
 {
-	pthread_mutex_t *lock = stripe_of(v, blk);
+	pthread_mutex_t *lock = zpd_stripe(v, blk);
 	struct zpd_entry *slot = &v->index[blk];
 	struct zpd_entry e;
 	int ret;
@@ -259,19 +305,22 @@ unlock:
 /* Forget block blk. */
 static void drop_block(struct zpd_volume *v, uint64_t blk)
 {
-	pthread_mutex_t *lock = stripe_of(v, blk);
+	pthread_mutex_t *lock = zpd_stripe(v, blk);
 	struct zpd_entry *slot = &v->index[blk];
 	struct zpd_entry old;
 
 	if (v->kind == ZPD_STORE_NULL)
 		return;
 	pthread_mutex_lock(lock);
-	old = *slot;
+	old = data_of(slot);
 	/* Leave a never-written entry untouched: clearing it would fault in
 	 * an index page to store zeros. */
 	if (old.flags & ZPD_E_FORM) {
-		memset(slot, 0, sizeof(*slot));
-		account_entry(v, &old, -1);
+		static const struct zpd_entry none;
+
+		set_data(slot, &none);
+		zpd_lru_update(v, blk);
+		zpd_entry_account(v, &old, -1);
 	}
 	pthread_mutex_unlock(lock);
 	free_entry(v, &old);
@@ -354,6 +403,10 @@ bool zpd_volume_write_early(struct zpd_volume *v, uint64_t off, size_t len,
 	if (v->kind != ZPD_STORE_POOL || len != ZPD_BLOCK_SIZE ||
 	    (off & (ZPD_BLOCK_SIZE - 1)) || off >= v->size)
 		return false;
+	/* A full pool has no room for the raw copy, and the block goes
+	 * to disk anyway. */
+	if (atomic_load_explicit(&v->store->full, memory_order_relaxed))
+		return false;
 	/* A home for the block as it is, whatever compressing it brings:
 	 * once the writer has its reply, the data must not be lost. */
 	if (zp_pool_malloc(v->store->pool, ZPD_BLOCK_SIZE, nid < 0 ? 0 : nid,
@@ -364,7 +417,7 @@ bool zpd_volume_write_early(struct zpd_volume *v, uint64_t off, size_t len,
 	ew->raw = raw;
 	ew->nid = nid;
 	stat_add(v, writes, 1);
-	pthread_mutex_lock(stripe_of(v, ew->blk));
+	pthread_mutex_lock(zpd_stripe(v, ew->blk));
 	return true;
 }
 
@@ -381,11 +434,7 @@ void zpd_volume_write_finish(struct zpd_early_write *ew, struct zpd_worker *w,
 		/* No memory for the compressed copy: keep the block raw. */
 		zp_pool_write(pool, ew->raw, src, ZPD_BLOCK_SIZE);
 		memset(&e, 0, sizeof(e));
-		e.node = (uint8_t)(ew->nid < 0 ? 0 : ew->nid);
-		e.flags = ZPD_E_REF | ZPD_E_POOL;
-		e.val = ew->raw;
-		e.len = ZPD_BLOCK_SIZE;
-		e.tag = COMP_TAG_RAW;
+		pool_entry(v->store, &e, ew->raw, ZPD_BLOCK_SIZE, COMP_TAG_RAW);
 	}
 	replace_unlock(v, ew->blk, &e);
 	stat_add(v, bytes_written, ZPD_BLOCK_SIZE);
@@ -483,6 +532,7 @@ static void worker_free(struct zpd_worker *w)
 		return;
 	comp_ctx_free(w->comp);
 	free(w->buf);
+	free(w->disk);
 	free(w);
 }
 
@@ -498,13 +548,16 @@ static struct zpd_worker *worker_new(struct zpd_store *store, size_t buf_size)
 	w->buf_size = buf_size;
 	if (posix_memalign((void **)&w->buf, ZPD_BLOCK_SIZE, buf_size))
 		w->buf = NULL;
-	if (!w->comp || !w->buf) {
+	if (posix_memalign((void **)&w->disk, SHR_SLOT_SIZE, SHR_SLOT_SIZE))
+		w->disk = NULL;
+	if (!w->comp || !w->buf || !w->disk) {
 		worker_free(w);
 		return NULL;
 	}
-	/* Touch the buffer now: its pages must not be faulted in on the I/O
-	 * path, when memory may be short. */
+	/* Touch the buffers now: their pages must not be faulted in on the
+	 * I/O path, when memory may be short. */
 	memset(w->buf, 0, buf_size);
+	memset(w->disk, 0, SHR_SLOT_SIZE);
 	return w;
 }
 
@@ -557,7 +610,7 @@ static void volume_free(struct zpd_volume *v)
 }
 
 static int volume_new(struct zpd_store *store,
-		      const struct zpd_volume_conf *vc, uint64_t ino,
+		      const struct zpd_volume_conf *vc, unsigned int id,
 		      struct zpd_volume **out, char *err, size_t errlen)
 {
 	struct zpd_volume *v = calloc(1, sizeof(*v));
@@ -571,7 +624,9 @@ static int volume_new(struct zpd_store *store,
 	v->nr_blocks = vc->size >> ZPD_BLOCK_SHIFT;
 	v->node = vc->node;
 	v->kind = vc->store;
-	v->ino = ino;
+	v->id = id;
+	/* Inode 1 is the mount point's root. */
+	v->ino = id + 2;
 	v->index_bytes = ZP_ALIGN_UP(v->nr_blocks * sizeof(struct zpd_entry),
 				     (uint64_t)ZPD_BLOCK_SIZE);
 	v->index = mmap(NULL, v->index_bytes, PROT_READ | PROT_WRITE,
@@ -641,6 +696,8 @@ int zpd_store_create(const struct zpd_config *cfg, unsigned int nr_workers,
 	pc.release_delay_ms = cfg->release_delay_ms;
 	pc.shards = cfg->shards;
 	pc.cache_pages = (unsigned int)(cfg->reserve >> ZP_PAGE_SHIFT);
+	/* Whole-zspage victims need the blocks of a zspage's objects. */
+	pc.owners = cfg->wb_file[0] && cfg->wb_victims == ZPD_VICTIMS_ZSPAGE;
 	ret = zp_pool_create(&pc, &store->pool);
 	if (ret) {
 		snprintf(err, errlen, "cannot create the pool: %s",
@@ -649,9 +706,12 @@ int zpd_store_create(const struct zpd_config *cfg, unsigned int nr_workers,
 	}
 	store->nr_nodes = zp_pool_nr_nodes(store->pool);
 	store_cpu_nodes(store);
+	ret = zpd_wb_setup(store, cfg, err, errlen);
+	if (ret)
+		goto fail;
 
 	for (i = 0; i < cfg->nr_volumes; i++) {
-		ret = volume_new(store, &cfg->volumes[i], i + 2,
+		ret = volume_new(store, &cfg->volumes[i], i,
 				 &store->volumes[i], err, errlen);
 		if (ret)
 			goto fail;
@@ -686,6 +746,8 @@ void zpd_store_destroy(struct zpd_store *store)
 
 	if (!store)
 		return;
+	/* The shrinker walks the volumes: it goes first. */
+	zpd_shrinker_stop(store);
 	/* The calling thread's worker, if it took one, goes back first. */
 	w = pthread_getspecific(store->worker_key);
 	if (w) {
@@ -698,6 +760,7 @@ void zpd_store_destroy(struct zpd_store *store)
 	}
 	for (i = 0; i < store->nr_volumes; i++)
 		volume_free(store->volumes[i]);
+	zpd_wb_teardown(store);
 	zp_pool_destroy(store->pool);
 	pthread_key_delete(store->worker_key);
 	pthread_mutex_destroy(&store->workers_lock);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * shrinker.h - writeback of blocks to disk: the backing store and its
- * slot allocator (shrinker/slots.h).
+ * shrinker.h - writeback of blocks to disk: the backing store, its slot
+ * allocator (shrinker/slots.h), the LRU list (shrinker/lru.h) and the
+ * memory pressure trigger (shrinker/psi.h).
  *
  * Errors are negative errno values; functions that can fail for reasons a
  * user must see also write a one-line message into err.
@@ -13,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "shrinker/lru.h"
+#include "shrinker/psi.h"
 #include "shrinker/slots.h"
 
 /* One block of a volume goes to one slot (a later format may pack several

@@ -79,7 +79,7 @@ write_config "$conf" <<EOF
 size = 1G
 EOF
 refused "unknown section" 1 \
-	"$conf:3: unknown section '[frobnicate]' ([daemon], [pool] or [volume NAME])" \
+	"$conf:3: unknown section '[frobnicate]' ([daemon], [pool], [writeback] or [volume NAME])" \
 	-c "$conf"
 
 write_config "$conf" <<EOF

@@ -415,7 +415,7 @@ static void test_errors(void **state)
 		     "before any section", NULL);
 	expect_error(f, "# c\n\n[deamon]\n",
 		     ORIGIN ":3:", "unknown section '[deamon]'",
-		     "[daemon], [pool] or "
+		     "[daemon], [pool], [writeback] or "
 		     "[volume NAME]",
 		     NULL);
 	expect_error(f, "[daemon\n",
@@ -822,6 +822,81 @@ static void test_roundtrip(void **state)
 	assert_int_equal(f->other.volumes[0].size, 0);
 }
 
+/* The pool's limit and the [writeback] section. */
+static void test_writeback_keys(void **state)
+{
+	struct fixture *f = *state;
+	struct zpd_config *c = &f->cfg;
+	char *text;
+
+	zpd_config_defaults(c);
+	assert_int_equal(c->max_pool_percent, 20);
+	assert_int_equal(c->max_pool_size, 0);
+	assert_int_equal(c->accept_threshold_percent, 90);
+	assert_int_equal(c->max_node_size, 0);
+	assert_string_equal(c->wb_file, "");
+	assert_int_equal(c->wb_size, 1ull << 30);
+	assert_int_equal(c->wb_batch_pages, 64);
+	assert_int_equal(c->idle_seconds, 0);
+	assert_int_equal(c->psi_stall_ms, 200);
+	assert_int_equal(c->psi_window_ms, 2000);
+	assert_int_equal(c->psi_shrink_percent, 10);
+
+	parse_ok(f, "[pool]\nmax_pool_size = 64M\naccept_threshold_percent = 50\n"
+		    "max_node_size = 8M\n"
+		    "[writeback]\nfile = /var/lib/zpoold/wb\nsize = 2G\n"
+		    "batch_pages = 256\nidle_seconds = 600\n"
+		    "psi_stall_ms = 0\n");
+	assert_int_equal(c->max_pool_size, 64ull << 20);
+	assert_int_equal(c->accept_threshold_percent, 50);
+	assert_int_equal(c->max_node_size, 8ull << 20);
+	assert_string_equal(c->wb_file, "/var/lib/zpoold/wb");
+	assert_int_equal(c->wb_size, 2ull << 30);
+	assert_int_equal(c->wb_batch_pages, 256);
+	assert_int_equal(c->idle_seconds, 600);
+	assert_int_equal(c->psi_stall_ms, 0);
+	text = dump(c);
+	assert_has(text, "[writeback]\nfile = /var/lib/zpoold/wb\n");
+	free(text);
+	check_roundtrip(f);
+
+	/* Empty means none, in a file and on the command line. */
+	parse_ok(f, "[writeback]\nfile =\n");
+	assert_string_equal(c->wb_file, "");
+	set_ok(f, "writeback.file=/dev/vdb");
+	assert_string_equal(c->wb_file, "/dev/vdb");
+	set_ok(f, "writeback.file=");
+	assert_string_equal(c->wb_file, "");
+	set_ok(f, "pool.max_pool_percent=5");
+	assert_int_equal(c->max_pool_percent, 5);
+
+	expect_error(f, "[writeback]\nfile = relative\n", ORIGIN ":2:",
+		     "[writeback] file:", "relative path",
+		     "an absolute path, or empty for none", NULL);
+	expect_error(f, "[writeback]\nsize = 1000\n", ORIGIN ":2:",
+		     "[writeback] size:", "not aligned", NULL);
+	expect_error(f, "[writeback]\nbatch_pages = 0\n", "1..1024", NULL);
+	expect_error(f, "[pool]\nmax_pool_percent = 0\n", "1..100", NULL);
+	expect_error(f, "[pool]\naccept_threshold_percent = 101\n",
+		     "0..100", NULL);
+	expect_error(f, "[writeback]\npsi_window_ms = 100\n", "500..10000",
+		     NULL);
+	expect_error(f, "[writeback]\nlimit = 1\n", ORIGIN ":2:",
+		     "unknown key", "psi_stall_ms", NULL);
+	zpd_config_defaults(c);
+	expect_set_error(f, "writeback.batch_pages=2000", "1..1024");
+
+	/* A stall longer than its window is for the whole-file check. */
+	zpd_config_defaults(c);
+	set_ok(f, "writeback.psi_stall_ms=3000");
+	assert_int_equal(zpd_config_check(c, 1, f->err, sizeof(f->err)),
+			 -EINVAL);
+	assert_has(f->err, "[writeback] psi_stall_ms: 3000 is longer than "
+			   "psi_window_ms (2000)");
+	set_ok(f, "writeback.psi_window_ms=4000");
+	assert_int_equal(zpd_config_check(c, 1, f->err, sizeof(f->err)), 0);
+}
+
 static void test_help(void **state)
 {
 	static const char *const entries[] = {
@@ -842,6 +917,18 @@ static void test_help(void **state)
 		"[pool] chunk_bytes = 4M\n    ",
 		"[pool] release_delay_ms = 1000\n    ",
 		"[pool] shards = 0\n    ",
+		"[pool] max_pool_percent = 20\n    ",
+		"[pool] max_pool_size = 0\n    ",
+		"[pool] accept_threshold_percent = 90\n    ",
+		"[pool] max_node_size = 0\n    ",
+		"[writeback] file = \"\"\n    ",
+		"[writeback] size = 1G\n    ",
+		"[writeback] batch_pages = 64\n    ",
+		"[writeback] victims = lru\n    ",
+		"[writeback] idle_seconds = 0\n    ",
+		"[writeback] psi_stall_ms = 200\n    ",
+		"[writeback] psi_window_ms = 2000\n    ",
+		"[writeback] psi_shrink_percent = 10\n    ",
 		"[volume NAME] size = (required)\n    ",
 		"[volume NAME] node = none\n    ",
 		"[volume NAME] store = pool\n    ",
@@ -868,6 +955,7 @@ static void test_help(void **state)
 	assert_has(text, "a multiple of 4K from 4K to 16T");
 	assert_has(text, "a node id 0..63 or none");
 	assert_has(text, "pool or null");
+	assert_has(text, "lru or zspage");
 	free(text);
 }
 
@@ -940,6 +1028,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_comment_rules, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_writeback_keys, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_too_many_volumes, setup,
 						teardown),
 		cmocka_unit_test(test_sizes),
