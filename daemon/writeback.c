@@ -481,6 +481,7 @@ static int write_victims(struct zpd_store *store, unsigned int n)
 	while (i < n) {
 		ret = shr_slots_alloc(store->slots, n - i, &first, &got);
 		if (ret) {
+			first = 0;
 			got = n - i;
 		} else {
 			ret = shr_backing_write(store->backing, first,
@@ -522,8 +523,8 @@ static unsigned int commit_victims(struct zpd_store *store, unsigned int n)
 			e->val = vic->addr;
 			zpd_entry_account(vic->v, e, 1);
 		} else if (current) {
-			/* Still in the pool: back on its list, where it
-			 * is the oldest again soon enough. */
+			/* Still in the pool: back on its list, at the
+			 * newest end, which gives the disk a rest. */
 			e->flags &= (uint8_t)~ZPD_E_WB;
 			zpd_lru_update(vic->v, vic->blk);
 		}
@@ -552,10 +553,9 @@ static unsigned int commit_victims(struct zpd_store *store, unsigned int n)
 static long writeback_batch(struct zpd_store *store, int nid,
 			    unsigned int want, bool idle, uint64_t *budget)
 {
+	uint64_t before = zp_pool_total_pages(store->pool), after;
 	unsigned int n, done;
 	int ret;
-
-	uint64_t before = zp_pool_total_pages(store->pool), after;
 
 	n = gather(store, nid, want, idle, budget);
 	if (!n)
@@ -566,8 +566,9 @@ static long writeback_batch(struct zpd_store *store, int nid,
 			   ret);
 	done = commit_victims(store, n);
 	wb_stat_add(store, writeback_batches, 1);
-	if (done) {
+	if (done && !ret)
 		disk_ok(store, &store->wb->write_failing, "writing to");
+	if (done) {
 		/* Whole zspages free themselves; scattered objects leave
 		 * holes that only compaction turns into free pages. */
 		if (store->victims == ZPD_VICTIMS_LRU || idle)

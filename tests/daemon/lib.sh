@@ -97,6 +97,10 @@
 #                          with their children
 # wait_bg SECS             wait up to SECS in all for the run_bg jobs; fails
 #                          naming the first that failed or still runs
+# daemon_stat NAME         SIGUSR1 to zpoold, wait (up to 10 s) for the
+#                          statistics it logs, print the value of NAME
+#                          (pool_pages, node0.lru_length,
+#                          volume.vol0.blocks_disk)
 
 set -u
 
@@ -500,3 +504,43 @@ wait_bg() {
 }
 
 requires_root
+
+# The values zpoold logs on SIGUSR1, one "stats: NAME VALUE" line each and
+# "stats: end" last. A dump counts once its end line is there; the value
+# printed is NAME's in the last complete dump (not an older one: a name
+# the newest dump lacks is an error).
+_zt_stat_ends() {
+	local n
+	n=$(grep -c 'stats: end$' "$ZT_TMP/zpoold.log" 2>/dev/null)
+	echo "${n:-0}"
+}
+
+daemon_stat() {
+	local name=$1 before i v
+	daemon_alive || fail "daemon_stat $name: zpoold is not running"
+	before=$(_zt_stat_ends)
+	kill -USR1 "$ZT_PID" || fail "daemon_stat $name: cannot signal zpoold"
+	for ((i = 0; i < 200; i++)); do
+		[ "$(_zt_stat_ends)" -gt "$before" ] && break
+		sleep 0.05
+	done
+	[ "$(_zt_stat_ends)" -gt "$before" ] ||
+		fail "daemon_stat $name: no 'stats: end' logged within 10 s of SIGUSR1"
+	v=$(awk -v n="$name" '
+		{
+			for (i = 1; i < NF; i++)
+				if ($i == "stats:")
+					break
+			if (i >= NF)
+				next
+			if ($(i + 1) == "end" && i + 1 == NF) {
+				last = cur
+				cur = ""
+			} else if ($(i + 1) == n && i + 2 <= NF) {
+				cur = $(i + 2)
+			}
+		}
+		END { print last }' "$ZT_TMP/zpoold.log")
+	[ -n "$v" ] || fail "daemon_stat: zpoold's statistics have no '$name'"
+	echo "$v"
+}
