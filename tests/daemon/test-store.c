@@ -80,6 +80,7 @@
 #include "daemon/internal.h"
 #include "pool/pool.h"
 #include "tests/corpus.h"
+#include "tests/check.h"
 #include "tests/testlib.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -153,14 +154,6 @@ static const struct zt_field rerun_fields[] = {
 	{"ZP_TEST_ITERS", ZT_FIELD_U64, &nr_iters},
 	{NULL},
 };
-
-#define check_eq(a, b)                                                        \
-	do {                                                                  \
-		uint64_t a_ = (uint64_t)(a), b_ = (uint64_t)(b);              \
-		if (a_ != b_)                                                 \
-			fail_msg("%s == %s: %" PRIu64 " != %" PRIu64, #a, #b, \
-				 a_, b_);                                     \
-	} while (0)
 
 /* A seed of its own for each test, so that one test's draws do not shift
  * when another changes. */

@@ -70,6 +70,7 @@
 #include "daemon/internal.h"
 #include "pool/pool.h"
 #include "tests/corpus.h"
+#include "tests/check.h"
 #include "tests/testlib.h"
 
 #define BLOCK ZPD_BLOCK_SIZE
@@ -114,14 +115,6 @@ static const struct zt_field rerun_fields[] = {
 	{"ZP_TEST_OPS", ZT_FIELD_U64, &nr_ops},
 	{NULL},
 };
-
-#define check_eq(a, b)                                                        \
-	do {                                                                  \
-		uint64_t a_ = (uint64_t)(a), b_ = (uint64_t)(b);              \
-		if (a_ != b_)                                                 \
-			fail_msg("%s == %s: %" PRIu64 " != %" PRIu64, #a, #b, \
-				 a_, b_);                                     \
-	} while (0)
 
 /* ------------------------------------------------------------------------ */
 /* Fixture                                                                  */

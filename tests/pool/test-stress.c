@@ -51,6 +51,7 @@
 #include <unistd.h>
 
 #include "pool/pool.h"
+#include "tests/check.h"
 #include "tests/testlib.h"
 #include "zp-compiler.h"
 
@@ -124,14 +125,6 @@ static const struct zt_field rerun_fields[] = {
 	do {                                                     \
 		if (!(c))                                        \
 			fail_msg("%s: " fmt, #c, ##__VA_ARGS__); \
-	} while (0)
-
-#define check_eq(a, b)                                                        \
-	do {                                                                  \
-		uint64_t a_ = (uint64_t)(a), b_ = (uint64_t)(b);              \
-		if (a_ != b_)                                                 \
-			fail_msg("%s == %s: %" PRIu64 " != %" PRIu64, #a, #b, \
-				 a_, b_);                                     \
 	} while (0)
 
 /* ------------------------------------------------------------------------ */

@@ -53,6 +53,7 @@
 #include <unistd.h>
 
 #include "shrinker/slots.h"
+#include "tests/check.h"
 #include "tests/testlib.h"
 #include "zp-assert.h"
 #include "zp-compiler.h"
@@ -139,14 +140,6 @@ static int teardown(void **state)
 	do {                                                     \
 		if (!(c))                                        \
 			fail_msg("%s: " fmt, #c, ##__VA_ARGS__); \
-	} while (0)
-
-#define check_eq(a, b)                                                        \
-	do {                                                                  \
-		uint64_t a_ = (uint64_t)(a), b_ = (uint64_t)(b);              \
-		if (a_ != b_)                                                 \
-			fail_msg("%s == %s: %" PRIu64 " != %" PRIu64, #a, #b, \
-				 a_, b_);                                     \
 	} while (0)
 
 /* ------------------------------------------------------------------------ */
