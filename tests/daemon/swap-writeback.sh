@@ -1,0 +1,183 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# swap-writeback.sh - zpoold as swap with a pool far smaller than what is
+# swapped: most pages go on to the backing file and come back from it, and
+# every one of them is intact.
+#
+# As swap.sh (loop device, swapon --discard at the highest priority,
+# swapper filling 512 MiB of corpus pages in a memory cgroup limited to
+# 128 MiB, then reading every page back three times in random order), but
+# the pool is limited to 16 MiB (max_pool_size) and backed by a 1 GiB file
+# in the test's directory: of the 384 MiB or more that go to swap (about
+# 170 MiB compressed) at most a tenth fits in the pool. Asserted:
+#  - swapper exits 0: every page read back as written on every pass;
+#  - it ran in the limited cgroup, which hit its limit; pswpout grew by at
+#    least the 384 MiB that cannot fit and at least that much swap was in
+#    use on the loop device: swap was used;
+#  - written_back_pages and wb_reads are above 0: pages went to the
+#    backing file and were read back from it; no read of it failed
+#    (wb_read_errors 0);
+#  - pool_pages, sampled every 0.5 s (SIGUSR1), and the pool's high-water
+#    mark pool.pages_max never went above pool_limit_pages + batch_pages
+#    + slack (as in writeback.sh);
+#  - the daemon's VmSwap stayed 0, it logged no error, and swapoff (which
+#    reads back from the file what is still there) and stop_daemon succeed.
+# A run that does not end in SWAPPER_TIMEOUT seconds (default 900: swap-ins
+# from the file are slower than from memory) is taken for a deadlock and
+# reported as swap.sh does.
+
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/daemon/lib.sh"
+
+requires mkswap swapon swapoff losetup zstd
+lock_swap
+
+SWAPPER=$top_builddir/tests/daemon/swapper
+[ -x "$SWAPPER" ] || fail "cannot find '$SWAPPER': build it first"
+MIB=512
+LIMIT_MIB=128
+PASSES=3
+TIMEOUT=${SWAPPER_TIMEOUT:-900}
+VOL=$ZT_MNT/swap0
+POOL_LIMIT=$((16 << 20))
+BATCH=64
+THREADS=4
+CHAIN=8
+
+write_config "$ZT_TMP/zpoold.conf" <<EOF
+threads = $THREADS
+
+[pool]
+max_pool_size = $POOL_LIMIT
+max_zspage_pages = $CHAIN
+
+[writeback]
+file = $ZT_TMP/backing
+size = 1G
+batch_pages = $BATCH
+
+[volume swap0]
+size = 1G
+EOF
+start_daemon "$ZT_TMP/zpoold.conf"
+limit_pages=$(daemon_stat pool_limit_pages)
+[ "$limit_pages" -eq $((POOL_LIMIT / 4096)) ] ||
+	fail "pool_limit_pages is $limit_pages, expected $((POOL_LIMIT / 4096))"
+# writeback.sh explains it: one batch on its way out, and per worker a new
+# zspage and a one-page raw object.
+BOUND=$((limit_pages + BATCH + THREADS * (CHAIN + 1)))
+
+attach_loop "$VOL"
+swap_on_first "$ZT_LOOP"
+others=$(awk -v d="$ZT_LOOP" 'NR > 1 && $1 != d { print $1 }' /proc/swaps)
+[ -z "$others" ] || note "warning: other swap is active too: $others"
+
+memcg_create "zpoold-test-$$" "${LIMIT_MIB}M"
+in_memcg "$ZT_PID" "$ZT_MEMCG" && fail "zpoold runs in the test cgroup"
+
+# shellcheck disable=SC2016 # expanded by the sampler
+# time, the daemon's VmSwap and VmRSS (kB), the volume's st_blocks,
+# pswpout, kB of swap used on the loop device, pool_pages
+sample_every 0.5 "$ZT_TMP/samples" '
+	s=$(proc_field "$ZT_PID" VmSwap) r=$(proc_field "$ZT_PID" VmRSS)
+	p=$(daemon_stat pool_pages 2>/dev/null)
+	echo "$(date +%s.%N) ${s:-NA} ${r:-NA} $(stat -c %b "$VOL") \
+$(vm_stat pswpout) $(swap_used "$ZT_LOOP") ${p:-NA}"'
+sampler=$ZT_SAMPLER
+
+pswpout0=$(vm_stat pswpout)
+t0=$(date +%s.%N)
+memcg_run "$ZT_MEMCG" "$SWAPPER" --mib $MIB --passes $PASSES \
+	>"$ZT_TMP/swapper.out" 2>&1 &
+spid=$!
+on_exit "kill_child KILL $spid"
+for ((i = 0; i < 50; i++)); do
+	in_memcg "$spid" "$ZT_MEMCG" && break
+	_zt_running "$spid" || break
+	sleep 0.1
+done
+in_memcg "$spid" "$ZT_MEMCG" ||
+	note "warning: could not see swapper in $ZT_MEMCG (did it end?)"
+
+rc=0
+wait_pid "$spid" "$TIMEOUT" || rc=$?
+t1=$(date +%s.%N)
+sed 's/^/  /' "$ZT_TMP/swapper.out"
+if [ $rc -eq 124 ]; then
+	note "swapper did not finish in $TIMEOUT s: what everything waits on"
+	dump_stuck "$ZT_PID" "$spid"
+	echo "--- last samples (time VmSwap VmRSS st_blocks pswpout swap-used pool_pages)"
+	tail -n 5 "$ZT_TMP/samples"
+	fuse_abort || note "could not abort the FUSE connection"
+	kill -KILL "$ZT_PID"
+	fail "swapper hung for $TIMEOUT s (swap through zpoold deadlocked?)"
+fi
+note "swapper ran $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s" \
+	"($MIB MiB, $PASSES passes, limit $LIMIT_MIB MiB, pool limit" \
+	"$((POOL_LIMIT >> 20)) MiB)"
+[ $rc -eq 0 ] || fail "swapper failed: $(swapper_status $rc)"
+grep -q "^swapper: verified $((MIB * 256)) pages x $PASSES passes\$" \
+	"$ZT_TMP/swapper.out" || fail "swapper did not report every page verified"
+
+pswpout=$(($(vm_stat pswpout) - pswpout0))
+stop_sampler "$sampler"
+note "pswpout grew by $pswpout pages ($((pswpout / 256)) MiB);" \
+	"cgroup failcnt $(cat "$ZT_MEMCG/memory.failcnt")," \
+	"max usage $(($(cat "$ZT_MEMCG/memory.max_usage_in_bytes") >> 20)) MiB"
+[ "$(cat "$ZT_MEMCG/memory.failcnt")" -gt 0 ] ||
+	fail "swapper never reached the cgroup's limit"
+[ $pswpout -ge $(((MIB - LIMIT_MIB) * 256)) ] ||
+	fail "pswpout grew by $pswpout pages, expected >= $(((MIB - LIMIT_MIB) * 256))"
+
+nsamples=$(wc -l <"$ZT_TMP/samples")
+[ "$nsamples" -ge 2 ] || fail "only $nsamples samples taken"
+grep -q ' NA ' "$ZT_TMP/samples" && fail "zpoold went away during the run"
+grep -q ' NA$' "$ZT_TMP/samples" &&
+	fail "zpoold did not answer SIGUSR1 in $(grep -c ' NA$' \
+		"$ZT_TMP/samples") of $nsamples samples"
+maxswap=$(column_max "$ZT_TMP/samples" 2)
+maxrss=$(column_max "$ZT_TMP/samples" 3)
+maxblocks=$(column_max "$ZT_TMP/samples" 4)
+maxused=$(column_max "$ZT_TMP/samples" 6)
+maxpool=$(column_max "$ZT_TMP/samples" 7)
+wb=$(daemon_stat written_back_pages)
+wbr=$(daemon_stat wb_reads)
+pool_max=$(daemon_stat pool.pages_max)
+note "$nsamples samples: daemon VmSwap max $maxswap kB, VmRSS max" \
+	"$((maxrss / 1024)) MiB; $ZT_LOOP had up to $((maxused / 1024)) MiB" \
+	"of swap in use, the volume held up to $((maxblocks / 2048)) MiB;" \
+	"pool_pages at most $maxpool (limit $limit_pages, bound $BOUND)," \
+	"pool.pages_max $pool_max"
+note "written_back_pages $wb ($((wb / 256)) MiB), wb_reads $wbr" \
+	"($((wbr / 256)) MiB), slots_used $(daemon_stat slots_used)," \
+	"volume.swap0.blocks_disk $(daemon_stat volume.swap0.blocks_disk)," \
+	"bypassed_stores $(daemon_stat bypassed_stores)," \
+	"writeback_batches $(daemon_stat writeback_batches)," \
+	"psi_events $(daemon_stat psi_events)"
+[ "$maxswap" -eq 0 ] || fail "zpoold's own memory was swapped: VmSwap reached $maxswap kB"
+[ "$maxblocks" -gt 0 ] || fail "the volume's st_blocks stayed 0: nothing was stored in it"
+[ "$maxused" -ge $(((MIB - LIMIT_MIB) * 1024)) ] ||
+	fail "at most $maxused kB of swap was in use on $ZT_LOOP, expected >= $(((MIB - LIMIT_MIB) * 1024))"
+[ "$maxpool" -le "$BOUND" ] ||
+	fail "pool_pages reached $maxpool, above $BOUND = limit $limit_pages" \
+		"+ batch $BATCH + slack $((BOUND - limit_pages - BATCH))"
+[ "$pool_max" -le "$BOUND" ] ||
+	fail "pool.pages_max is $pool_max, above $BOUND"
+[ "$wb" -gt 0 ] || fail "written_back_pages is 0: nothing went to the backing file"
+[ "$wbr" -gt 0 ] || fail "wb_reads is 0: nothing was swapped in from the backing file"
+[ "$(daemon_stat wb_read_errors)" -eq 0 ] ||
+	fail "wb_read_errors is $(daemon_stat wb_read_errors)"
+[ "$(daemon_stat writeback_failures)" -eq 0 ] ||
+	fail "writeback_failures is $(daemon_stat writeback_failures)"
+
+if grep -Eq '^(zpoold: (error|critical|alert|emergency): |<[0-3]>)' \
+	"$ZT_TMP/zpoold.log"; then
+	grep -E '^(zpoold: (error|critical|alert|emergency): |<[0-3]>)' \
+		"$ZT_TMP/zpoold.log" | head -n 20
+	fail "zpoold logged errors"
+fi
+
+swapoff "$ZT_LOOP" || fail "swapoff $ZT_LOOP failed"
+grep -q "^$ZT_LOOP " /proc/swaps && fail "$ZT_LOOP is still swap"
+stop_daemon
+note "ok"
