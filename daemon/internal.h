@@ -244,7 +244,9 @@ enum {
  * stripe) and the shrinker (under an LRU lock). lru and link belong to the
  * LRU lists: written under the lock of the list the entry is on (or goes
  * to), and a writer changing the entry's form also holds its stripe; lru
- * is read with relaxed atomics.
+ * is read with relaxed atomics. While the shrinker writes an entry back
+ * (ZPD_E_WB, on no list) link.next holds the ticket of its copy, under
+ * the stripe lock.
  */
 struct zpd_entry {
 	uint64_t val;  /* pool handle, word or disk address, by form */
@@ -289,8 +291,9 @@ struct zpd_volume_stats {
 #define ZPD_STORE_STAT_FIELDS(X)                                                \
 	X(pool_limit_hit, "block stores that found the pool at its limit")    \
 	X(bypassed_stores, "blocks stored straight to disk: the pool was full") \
-	X(nospc_stores, "block stores refused: the pool full and no backing "  \
-			"store, or the backing store full as well")            \
+	X(nospc_stores, "block stores refused for lack of room: the pool at "  \
+			"its limit and no backing store, or the backing "      \
+			"store full as well; or no memory for the pool")       \
 	X(written_back_pages, "blocks the shrinker moved from pool to disk")   \
 	X(wb_writes, "write calls to the backing store")                       \
 	X(wb_reads, "blocks read from the backing store")                      \
@@ -495,6 +498,13 @@ void zpd_lru_update(struct zpd_volume *v, uint64_t blk);
  * and wakes the shrinker. */
 bool zpd_pool_full(struct zpd_store *store);
 
+/* Whether the pool is below its limit (it may still be full, above the
+ * accept threshold). */
+bool zpd_pool_below_limit(struct zpd_store *store);
+
+/* Count a block store refused for lack of room (nospc_stores). */
+void zpd_store_refused(struct zpd_store *store);
+
 /* A block was just stored on node nid: wake the shrinker if that node is
  * past its target (max_node_size). */
 void zpd_node_stored(struct zpd_store *store, int nid);
@@ -502,8 +512,9 @@ void zpd_node_stored(struct zpd_store *store, int nid);
 /*
  * Store a compressed block (data, len bytes, tag) straight in the
  * backing store, for a store that found the pool full; fills e (form
- * ZPD_E_DISK). 0; -ENOSPC when there is no backing store or it is full;
- * -EIO when the write failed (the block may then go to the pool).
+ * ZPD_E_DISK). 0; -ENOSPC when there is no backing store or it is full
+ * (the pool may then take the block if it is below its limit); -EIO when
+ * the write failed (the block may then go to the pool).
  */
 int zpd_wb_store(struct zpd_store *store, struct zpd_worker *w,
 		 const void *data, unsigned int len, uint16_t tag,

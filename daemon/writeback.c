@@ -29,11 +29,17 @@
  *  3. after the slots are allocated and written (a few large writes, the
  *     allocator favours runs): for each victim, under its stripe again,
  *     find the entry anew through the index, and only if it still has
- *     ZPD_E_WB and the same handle turn it into a disk entry and free the
+ *     ZPD_E_WB, the same handle and this copy's ticket (kept in the
+ *     entry's unused links) turn it into a disk entry and free the
  *     object. Any write or discard of the block in between made a new
  *     entry, without ZPD_E_WB: the newest data wins, and the slot just
  *     written is freed instead. A failed write clears ZPD_E_WB and puts the
  *     block back on its list: it stays in the pool, nothing is lost.
+ *
+ * The slots are allocated and written by a writer thread (zpoold-wbio)
+ * while the caller gathers the next batch into the second buffer, so that
+ * the copying and committing overlap the disk's work; a batch is committed
+ * once the next one is on its way.
  *
  * Nothing is held across the disk write but wb->lock; a victim is never
  * touched through a pointer kept from an earlier step, only through its
@@ -59,7 +65,8 @@
  * without access.
  *
  * lock ordering: wb->lock -> stripe lock -> LRU list lock, pool locks,
- * slot allocator lock. Isolating takes a list's lock alone. A zspage's
+ * slot allocator lock; wb->io_lock is a leaf (the writer thread takes the
+ * slot allocator's lock with nothing held). Isolating takes a list's lock alone. A zspage's
  * owners are read under the victim's stripe, which keeps its object (and
  * so the zspage) alive.
  */
@@ -89,17 +96,36 @@ struct victim {
 	struct zpd_volume *v;
 	uint64_t blk;
 	zp_handle_t h;  /* the object copied */
+	uint64_t ticket; /* this copy's, in the entry while it is out */
 	uint64_t addr;  /* where it went on disk */
 	int err;        /* 0: written */
 };
 
+/* A batch: its victims and their objects, one slot each, in order. */
+struct wb_batch {
+	unsigned char *buf;      /* batch_pages slots, aligned */
+	struct victim *victims;  /* batch_pages */
+	unsigned int n;          /* victims gathered */
+	int nid;
+	bool idle;
+	int ret;                 /* of writing it: 0 or the first error */
+};
+
 struct zpd_wb {
-	/* One writeback at a time: the batch buffer is shared. */
+	/* One writeback at a time: the batches are shared. */
 	pthread_mutex_t lock;
 	unsigned int batch_pages;
-	unsigned char *buf;  /* batch_pages slots, aligned, protected by lock */
-	struct victim *victims; /* batch_pages, protected by lock */
-	uint64_t *mates;        /* batch_pages, protected by lock */
+	struct wb_batch batch[2]; /* protected by lock */
+	uint64_t *mates;          /* batch_pages, protected by lock */
+	uint64_t tickets;         /* copies made; protected by lock */
+
+	/* The writer thread writes one batch while the next is gathered. */
+	pthread_t writer;
+	bool writer_started;
+	pthread_mutex_t io_lock;
+	pthread_cond_t io_cond;
+	struct wb_batch *io_batch; /* to write; NULL once written */
+	bool io_stop;              /* protected by io_lock */
 	/* A burst of disk errors is logged once, when it starts. */
 	atomic_bool write_failing, read_failing;
 
@@ -217,6 +243,16 @@ bool zpd_pool_full(struct zpd_store *store)
 	return true;
 }
 
+bool zpd_pool_below_limit(struct zpd_store *store)
+{
+	return zp_pool_total_pages(store->pool) < store->limit_pages;
+}
+
+void zpd_store_refused(struct zpd_store *store)
+{
+	wb_stat_add(store, nospc_stores, 1);
+}
+
 void zpd_node_stored(struct zpd_store *store, int nid)
 {
 	if (store->node_limit_pages &&
@@ -268,10 +304,8 @@ int zpd_wb_store(struct zpd_store *store, struct zpd_worker *w,
 	unsigned int got;
 	int ret;
 
-	if (!store->backing || shr_slots_alloc(store->slots, 1, &slot, &got)) {
-		wb_stat_add(store, nospc_stores, 1);
+	if (!store->backing || shr_slots_alloc(store->slots, 1, &slot, &got))
 		return -ENOSPC;
-	}
 	memcpy(w->disk, data, len);
 	memset(w->disk + len, 0, SHR_SLOT_SIZE - len);
 	ret = shr_backing_write(store->backing, slot, w->disk, 1);
@@ -391,16 +425,15 @@ static bool isolate_ref(struct zpd_store *store, int nid, uint64_t ref,
 
 /*
  * Step 2 for one victim: if it is still an unlisted pool block, copy its
- * object into slot k of the buffer and mark it for writeback. With mates,
+ * object into dst (a slot of a batch) and mark it for writeback. With mates,
  * also note the blocks whose objects share its zspage (at most max, into
  * *nr_mates). false when the victim changed since it was isolated.
  */
 static bool copy_victim(struct zpd_store *store, struct victim *vic,
-			unsigned int k, uint64_t *mates, size_t max,
+			unsigned char *dst, uint64_t *mates, size_t max,
 			size_t *nr_mates)
 {
 	struct zpd_entry *e = &vic->v->index[vic->blk];
-	unsigned char *dst = store->wb->buf + (size_t)k * SHR_SLOT_SIZE;
 	const void *src;
 
 	pthread_mutex_lock(zpd_stripe(vic->v, vic->blk));
@@ -417,6 +450,11 @@ static bool copy_victim(struct zpd_store *store, struct victim *vic,
 	memset(dst + e->len, 0, SHR_SLOT_SIZE - e->len);
 	e->flags |= ZPD_E_WB;
 	vic->h = e->val;
+	/* Off its list, the entry's links are free to name this copy: the
+	 * handle alone could name another, when the block was rewritten
+	 * into a reused handle and taken again for a later batch. */
+	vic->ticket = ++store->wb->tickets;
+	e->link.next = vic->ticket;
 	/* The stripe keeps the object, and so the zspage, alive. */
 	if (mates)
 		*nr_mates = zp_pool_zspage_owners(store->pool, e->val, mates,
@@ -425,56 +463,57 @@ static bool copy_victim(struct zpd_store *store, struct victim *vic,
 	return true;
 }
 
-/* Gather a batch of up to want victims from node nid into the buffer and
- * wb->victims (isolated and copied); whole zspages may take more, up to
- * batch_pages. Returns how many. */
-static unsigned int gather(struct zpd_store *store, int nid,
-			   unsigned int want, bool idle, uint64_t *budget)
+/* Gather a batch of up to want victims from node nid into b (isolated
+ * and copied); whole zspages may take more, up to batch_pages. Returns
+ * how many. */
+static unsigned int gather(struct zpd_store *store, struct wb_batch *b,
+			   int nid, unsigned int want, bool idle,
+			   uint64_t *budget)
 {
 	struct zpd_wb *wb = store->wb;
+	struct victim *vic = b->victims;
 	unsigned int i, n, k = 0;
 
+#define SLOT(k) (b->buf + (size_t)(k) * SHR_SLOT_SIZE)
+	b->nid = nid;
+	b->idle = idle;
 	if (store->victims == ZPD_VICTIMS_LRU || idle) {
-		n = isolate(store, nid, want, idle, budget, wb->victims);
+		n = isolate(store, nid, want, idle, budget, vic);
 		for (i = 0; i < n; i++) {
-			struct victim vic = wb->victims[i];
+			struct victim one = vic[i];
 
-			if (copy_victim(store, &vic, k, NULL, 0, NULL))
-				wb->victims[k++] = vic;
+			if (copy_victim(store, &one, SLOT(k), NULL, 0, NULL))
+				vic[k++] = one;
 		}
-		return k;
+		return b->n = k;
 	}
 	/* Whole zspages: the oldest block, then those sharing its zspage. */
-	while (k < want &&
-	       isolate(store, nid, 1, false, budget, &wb->victims[k])) {
-		uint64_t self = zpd_block_ref(wb->victims[k].v,
-					      wb->victims[k].blk);
+	while (k < want && isolate(store, nid, 1, false, budget, &vic[k])) {
+		uint64_t self = zpd_block_ref(vic[k].v, vic[k].blk);
 		size_t nr_mates = 0;
 
-		if (!copy_victim(store, &wb->victims[k], k, wb->mates,
+		if (!copy_victim(store, &vic[k], SLOT(k), wb->mates,
 				 wb->batch_pages, &nr_mates))
 			continue;
 		k++;
 		/* Past want if need be, to empty the zspage. */
 		for (i = 0; i < nr_mates && k < wb->batch_pages; i++) {
 			if (wb->mates[i] == self ||
-			    !isolate_ref(store, nid, wb->mates[i],
-					 &wb->victims[k]))
+			    !isolate_ref(store, nid, wb->mates[i], &vic[k]))
 				continue;
-			if (copy_victim(store, &wb->victims[k], k, NULL, 0,
-					NULL))
+			if (copy_victim(store, &vic[k], SLOT(k), NULL, 0, NULL))
 				k++;
 		}
 	}
-	return k;
+#undef SLOT
+	return b->n = k;
 }
 
-/* Write the first n buffered victims to runs of free slots. Sets each
- * victim's addr or err; returns the first error, 0 if none. */
-static int write_victims(struct zpd_store *store, unsigned int n)
+/* Write a batch's victims to runs of free slots. Sets each victim's addr
+ * or err; returns the first error, 0 if none. */
+static int write_batch(struct zpd_store *store, struct wb_batch *b)
 {
-	struct zpd_wb *wb = store->wb;
-	unsigned int i = 0, j, got;
+	unsigned int i = 0, j, got, n = b->n;
 	uint64_t first;
 	int ret, first_err = 0;
 
@@ -485,16 +524,16 @@ static int write_victims(struct zpd_store *store, unsigned int n)
 			got = n - i;
 		} else {
 			ret = shr_backing_write(store->backing, first,
-						wb->buf + (size_t)i *
-								  SHR_SLOT_SIZE,
+						b->buf + (size_t)i *
+								 SHR_SLOT_SIZE,
 						got);
 			wb_stat_add(store, wb_writes, 1);
 			if (ret)
 				shr_slots_free(store->slots, first, got);
 		}
 		for (j = 0; j < got; j++) {
-			wb->victims[i + j].err = ret;
-			wb->victims[i + j].addr = (first + j) * SHR_SLOT_SIZE;
+			b->victims[i + j].err = ret;
+			b->victims[i + j].addr = (first + j) * SHR_SLOT_SIZE;
 		}
 		if (ret && !first_err)
 			first_err = ret;
@@ -505,22 +544,24 @@ static int write_victims(struct zpd_store *store, unsigned int n)
 
 /* Step 3: make the written victims disk entries, put the others back.
  * Returns the blocks written back. */
-static unsigned int commit_victims(struct zpd_store *store, unsigned int n)
+static unsigned int commit_victims(struct zpd_store *store,
+				   struct wb_batch *b)
 {
-	struct zpd_wb *wb = store->wb;
 	unsigned int i, done = 0, failed = 0;
 
-	for (i = 0; i < n; i++) {
-		struct victim *vic = &wb->victims[i];
+	for (i = 0; i < b->n; i++) {
+		struct victim *vic = &b->victims[i];
 		struct zpd_entry *e = &vic->v->index[vic->blk];
 		bool current;
 
 		pthread_mutex_lock(zpd_stripe(vic->v, vic->blk));
-		current = (e->flags & ZPD_E_WB) && e->val == vic->h;
+		current = (e->flags & ZPD_E_WB) && e->val == vic->h &&
+			  e->link.next == vic->ticket;
 		if (current && !vic->err) {
 			zpd_entry_account(vic->v, e, -1);
 			e->flags = ZPD_E_DISK;
 			e->val = vic->addr;
+			e->link.next = 0;
 			zpd_entry_account(vic->v, e, 1);
 		} else if (current) {
 			/* Still in the pool: back on its list, at the
@@ -547,43 +588,136 @@ static unsigned int commit_victims(struct zpd_store *store, unsigned int n)
 	return done;
 }
 
-/* One batch from node nid: isolate, copy, write, commit, compact.
- * Returns the blocks written back, or -errno when the disk refused all of
- * them; 0 when the list had nothing to give (within *budget). */
-static long writeback_batch(struct zpd_store *store, int nid,
-			    unsigned int want, bool idle, uint64_t *budget)
+/*
+ * The end of a written batch: commit, compact, count. Returns the blocks
+ * written back, or -errno when the disk refused all of them.
+ */
+static long finish_batch(struct zpd_store *store, struct wb_batch *b)
 {
 	uint64_t before = zp_pool_total_pages(store->pool), after;
-	unsigned int n, done;
-	int ret;
+	unsigned int done;
 
-	n = gather(store, nid, want, idle, budget);
-	if (!n)
-		return 0;
-	ret = write_victims(store, n);
-	if (ret)
+	if (b->ret)
 		disk_error(store, &store->wb->write_failing, "writing to",
-			   ret);
-	done = commit_victims(store, n);
+			   b->ret);
+	done = commit_victims(store, b);
 	wb_stat_add(store, writeback_batches, 1);
-	if (done && !ret)
+	if (done && !b->ret)
 		disk_ok(store, &store->wb->write_failing, "writing to");
-	if (done) {
-		/* Whole zspages free themselves; scattered objects leave
-		 * holes that only compaction turns into free pages. */
-		if (store->victims == ZPD_VICTIMS_LRU || idle)
-			wb_stat_add(store, compacted_pages,
-				    zp_pool_compact(store->pool, nid));
-	}
+	/* Whole zspages free themselves; scattered objects leave holes that
+	 * only compaction turns into free pages. */
+	if (done && (store->victims == ZPD_VICTIMS_LRU || b->idle))
+		wb_stat_add(store, compacted_pages,
+			    zp_pool_compact(store->pool, b->nid));
 	/* Stores may add pages meanwhile: a lower bound. */
 	after = zp_pool_total_pages(store->pool);
 	if (after < before)
 		wb_stat_add(store, wb_freed_pages, before - after);
-	if (!done && ret)
-		return ret;
-	if (idle)
+	if (b->idle)
 		wb_stat_add(store, idle_written_back, done);
+	if (!done && b->ret)
+		return b->ret;
 	return done;
+}
+
+/* ---------------------------------------------------------------------------
+ * The writer thread and the pipeline: batch k is on its way to disk while
+ * batch k + 1 is gathered, so that copying and committing (CPU) overlap
+ * the writes (the disk) instead of taking turns.
+ * ------------------------------------------------------------------------ */
+
+static void *writer_main(void *arg)
+{
+	struct zpd_store *store = arg;
+	struct zpd_wb *wb = store->wb;
+
+	pthread_mutex_lock(&wb->io_lock);
+	for (;;) {
+		struct wb_batch *b = wb->io_batch;
+
+		if (wb->io_stop)
+			break;
+		if (!b) {
+			pthread_cond_wait(&wb->io_cond, &wb->io_lock);
+			continue;
+		}
+		pthread_mutex_unlock(&wb->io_lock);
+		b->ret = write_batch(store, b);
+		pthread_mutex_lock(&wb->io_lock);
+		wb->io_batch = NULL;
+		pthread_cond_broadcast(&wb->io_cond);
+	}
+	pthread_mutex_unlock(&wb->io_lock);
+	return NULL;
+}
+
+static void submit_batch(struct zpd_wb *wb, struct wb_batch *b)
+{
+	pthread_mutex_lock(&wb->io_lock);
+	zp_assert(!wb->io_batch);
+	wb->io_batch = b;
+	pthread_cond_broadcast(&wb->io_cond);
+	pthread_mutex_unlock(&wb->io_lock);
+}
+
+static void wait_written(struct zpd_wb *wb)
+{
+	pthread_mutex_lock(&wb->io_lock);
+	while (wb->io_batch)
+		pthread_cond_wait(&wb->io_cond, &wb->io_lock);
+	pthread_mutex_unlock(&wb->io_lock);
+}
+
+/* A run of batches through the pipeline, and what they came to. */
+struct pipeline {
+	struct wb_batch *inflight; /* submitted, not finished */
+	unsigned int next;         /* the batch to gather into next */
+	uint64_t done;             /* blocks written back */
+	long err;                  /* the last batch's error, if it failed */
+};
+
+/* Finish the batch in flight, if any. false if it failed. */
+static bool pipe_drain(struct zpd_store *store, struct pipeline *p)
+{
+	long ret;
+
+	if (!p->inflight)
+		return true;
+	wait_written(store->wb);
+	ret = finish_batch(store, p->inflight);
+	p->inflight = NULL;
+	if (ret < 0) {
+		p->err = ret;
+		return false;
+	}
+	p->done += (uint64_t)ret;
+	return true;
+}
+
+/*
+ * Gather a batch from node nid and send it on, finishing the one before it
+ * meanwhile. false when there was nothing to gather or the previous batch
+ * failed (then stop: the disk wants a rest).
+ */
+static bool pipe_batch(struct zpd_store *store, struct pipeline *p, int nid,
+		       unsigned int want, bool idle, uint64_t *budget)
+{
+	struct wb_batch *b = &store->wb->batch[p->next];
+	unsigned int n = gather(store, b, nid, want, idle, budget);
+	bool ok = pipe_drain(store, p);
+
+	if (!n)
+		return false;
+	submit_batch(store->wb, b);
+	p->inflight = b;
+	p->next ^= 1;
+	return ok;
+}
+
+static long pipe_end(struct zpd_store *store, struct pipeline *p)
+{
+	pipe_drain(store, p);
+	return p->done ? (long)p->done : p->err;
 }
 
 /* The node whose list holds the most blocks, -1 if all are empty. */
@@ -603,17 +737,18 @@ static int fullest_node(struct zpd_store *store)
 	return best;
 }
 
-/* Write back up to pages blocks from node nid (-1: fullest first). */
+/* Write back up to pages blocks from node nid (-1: fullest first). A
+ * batch in flight counts as written for choosing the next. */
 static long writeback_pages(struct zpd_store *store, int nid, uint64_t pages)
 {
 	struct zpd_wb *wb = store->wb;
-	uint64_t done = 0;
-	long ret = 0;
+	struct pipeline p = { 0 };
+	uint64_t sent = 0;
 
-	while (done < pages) {
+	while (sent < pages) {
 		int node = nid >= 0 ? nid : fullest_node(store);
 		unsigned int want = (unsigned int)ZP_MIN(
-			(uint64_t)wb->batch_pages, pages - done);
+			(uint64_t)wb->batch_pages, pages - sent);
 		/* Enough looks to give every block its second chance and
 		 * still find want victims. */
 		uint64_t budget;
@@ -621,36 +756,41 @@ static long writeback_pages(struct zpd_store *store, int nid, uint64_t pages)
 		if (node < 0)
 			break;
 		budget = shr_lru_len(&store->lru[node]) + want;
-		ret = writeback_batch(store, node, want, false, &budget);
-		if (ret <= 0)
+		if (!pipe_batch(store, &p, node, want, false, &budget))
 			break;
-		done += (uint64_t)ret;
+		sent += p.inflight->n;
 	}
-	return done ? (long)done : ret;
+	return pipe_end(store, &p);
 }
 
 /* One idle pass over every list (see the top of the file). */
 static long writeback_idle(struct zpd_store *store, uint64_t pages)
 {
 	struct zpd_wb *wb = store->wb;
-	uint64_t done = 0;
-	long ret = 0;
+	struct pipeline p = { 0 };
+	uint64_t sent = 0;
 	int nid;
 
-	for (nid = 0; nid < store->nr_nodes && done < pages; nid++) {
+	for (nid = 0; nid < store->nr_nodes && sent < pages; nid++) {
 		uint64_t budget = shr_lru_len(&store->lru[nid]);
 
-		while (budget && done < pages) {
+		while (budget && sent < pages) {
 			unsigned int want = (unsigned int)ZP_MIN(
-				(uint64_t)wb->batch_pages, pages - done);
+				(uint64_t)wb->batch_pages, pages - sent);
 
-			ret = writeback_batch(store, nid, want, true, &budget);
-			if (ret < 0)
-				break;
-			done += (uint64_t)ret;
+			uint64_t looked = budget;
+
+			if (!pipe_batch(store, &p, nid, want, true, &budget)) {
+				/* A failed disk, or an empty list; a batch
+				 * of blocks only marked goes on. */
+				if (p.err || budget == looked)
+					break;
+				continue;
+			}
+			sent += p.inflight->n;
 		}
 	}
-	return done ? (long)done : ret;
+	return pipe_end(store, &p);
 }
 
 long zpd_writeback(struct zpd_store *store, int nid, uint64_t pages,
@@ -757,10 +897,13 @@ static void *shrinker_main(void *arg)
 		if (atomic_load(&wb->stop))
 			break;
 		if (fds[0].revents & POLLIN) {
-			atomic_store(&wb->wake_pending, false);
+			/* Drained before the flag is cleared: a wake-up
+			 * between the two finds the flag set and the work
+			 * about to be done; one after it writes anew. */
 			if (read(wb->wake_fd, &count, sizeof(count)) < 0) {
 				/* Nothing pending after all: fine. */
 			}
+			atomic_store(&wb->wake_pending, false);
 		}
 		if (fds[1].revents & POLLPRI) {
 			uint64_t pages = zp_pool_total_pages(store->pool) *
@@ -863,7 +1006,7 @@ int zpd_wb_setup(struct zpd_store *store, const struct zpd_config *cfg,
 {
 	struct zpd_wb *wb;
 	size_t buf_bytes;
-	int nid, ret;
+	int i, nid, ret;
 
 	for (nid = 0; nid < ZP_MAX_NODES; nid++)
 		shr_lru_init(&store->lru[nid], link_of, store);
@@ -885,13 +1028,19 @@ int zpd_wb_setup(struct zpd_store *store, const struct zpd_config *cfg,
 		return 0;
 
 	buf_bytes = (size_t)wb->batch_pages * SHR_SLOT_SIZE;
-	if (posix_memalign((void **)&wb->buf, SHR_SLOT_SIZE, buf_bytes))
-		goto nomem;
-	/* Touched now, as every buffer of the I/O path. */
-	memset(wb->buf, 0, buf_bytes);
-	wb->victims = calloc(wb->batch_pages, sizeof(*wb->victims));
+	for (i = 0; i < 2; i++) {
+		struct wb_batch *b = &wb->batch[i];
+
+		if (posix_memalign((void **)&b->buf, SHR_SLOT_SIZE, buf_bytes))
+			goto nomem;
+		/* Touched now, as every buffer of the I/O path. */
+		memset(b->buf, 0, buf_bytes);
+		b->victims = calloc(wb->batch_pages, sizeof(*b->victims));
+		if (!b->victims)
+			goto nomem;
+	}
 	wb->mates = calloc(wb->batch_pages, sizeof(*wb->mates));
-	if (!wb->victims || !wb->mates)
+	if (!wb->mates)
 		goto nomem;
 	store->victims = cfg->wb_victims;
 	ret = shr_backing_open(cfg->wb_file, cfg->wb_size, &store->backing,
@@ -906,6 +1055,18 @@ int zpd_wb_setup(struct zpd_store *store, const struct zpd_config *cfg,
 			 cfg->wb_file, strerror(-ret));
 		return ret;
 	}
+	pthread_mutex_init(&wb->io_lock, NULL);
+	pthread_cond_init(&wb->io_cond, NULL);
+	ret = pthread_create(&wb->writer, NULL, writer_main, store);
+	if (ret) {
+		pthread_cond_destroy(&wb->io_cond);
+		pthread_mutex_destroy(&wb->io_lock);
+		snprintf(err, errlen, "cannot start the writeback thread: %s",
+			 strerror(ret));
+		return -ret;
+	}
+	pthread_setname_np(wb->writer, "zpoold-wbio");
+	wb->writer_started = true;
 	if (!shr_backing_direct(store->backing))
 		zpd_log(LOG_NOTICE,
 			"backing store '%s' does not take O_DIRECT; using it "
@@ -926,11 +1087,22 @@ void zpd_wb_teardown(struct zpd_store *store)
 	if (!wb)
 		return;
 	zpd_shrinker_stop(store);
+	if (wb->writer_started) {
+		pthread_mutex_lock(&wb->io_lock);
+		wb->io_stop = true;
+		pthread_cond_broadcast(&wb->io_cond);
+		pthread_mutex_unlock(&wb->io_lock);
+		pthread_join(wb->writer, NULL);
+		pthread_cond_destroy(&wb->io_cond);
+		pthread_mutex_destroy(&wb->io_lock);
+	}
 	shr_slots_destroy(store->slots);
 	shr_backing_close(store->backing);
-	free(wb->victims);
+	for (nid = 0; nid < 2; nid++) { /* the two batches */
+		free(wb->batch[nid].victims);
+		free(wb->batch[nid].buf);
+	}
 	free(wb->mates);
-	free(wb->buf);
 	pthread_mutex_destroy(&wb->lock);
 	free(wb);
 	store->wb = NULL;
