@@ -131,14 +131,22 @@ static int make_entry(struct zpd_volume *v, struct zpd_worker *w,
 	}
 	if (zpd_pool_full(store)) {
 		ret = zpd_wb_store(store, w, res.data, res.len, res.tag, e);
+		if (ret == 0)
+			return 0;
 		/* A disk that failed leaves the pool, over its limit, as
-		 * the block's only home. */
-		if (ret != -EIO)
+		 * the block's only home; a full one leaves whatever room
+		 * the pool has below its limit (the accept threshold is
+		 * not worth a failed write). */
+		if (ret == -ENOSPC && !zpd_pool_below_limit(store)) {
+			zpd_store_refused(store);
 			return ret;
+		}
 	}
 	ret = zp_pool_malloc(store->pool, res.len, nid < 0 ? 0 : nid, &h);
-	if (ret)
+	if (ret) {
+		zpd_store_refused(store);
 		return ret == -ENOMEM ? -ENOSPC : ret;
+	}
 	zp_pool_write(store->pool, h, res.data, res.len);
 	pool_entry(store, e, h, res.len, res.tag);
 	zpd_node_stored(store, e->node);
