@@ -203,9 +203,10 @@ static const struct key keys[] = {
 	{SEC_WRITEBACK, "size", T_SIZE, "1G",
 	 "size of the backing file; for a block device, 0 is all of it",
 	 CFG(wb_size), .min = 0, .max = 1ll << 50, .multiple = SHR_SLOT_SIZE},
-	{SEC_WRITEBACK, "batch_pages", T_INT, "64",
+	{SEC_WRITEBACK, "batch_pages", T_INT, "256",
 	 "blocks the shrinker writes back at a time (also the largest write "
-	 "to the backing store, in 4 KiB slots)",
+	 "to the backing store, in 4 KiB slots; two batches are in memory, "
+	 "one being written while the next is gathered)",
 	 CFG(wb_batch_pages), .min = 1, .max = 1024},
 	{SEC_WRITEBACK, "victims", T_ENUM, "lru",
 	 "which blocks a batch takes: lru is the least recently used ones "

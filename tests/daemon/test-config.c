@@ -836,7 +836,7 @@ static void test_writeback_keys(void **state)
 	assert_int_equal(c->max_node_size, 0);
 	assert_string_equal(c->wb_file, "");
 	assert_int_equal(c->wb_size, 1ull << 30);
-	assert_int_equal(c->wb_batch_pages, 64);
+	assert_int_equal(c->wb_batch_pages, 256);
 	assert_int_equal(c->idle_seconds, 0);
 	assert_int_equal(c->psi_stall_ms, 200);
 	assert_int_equal(c->psi_window_ms, 2000);
@@ -845,14 +845,14 @@ static void test_writeback_keys(void **state)
 	parse_ok(f, "[pool]\nmax_pool_size = 64M\naccept_threshold_percent = 50\n"
 		    "max_node_size = 8M\n"
 		    "[writeback]\nfile = /var/lib/zpoold/wb\nsize = 2G\n"
-		    "batch_pages = 256\nidle_seconds = 600\n"
+		    "batch_pages = 128\nidle_seconds = 600\n"
 		    "psi_stall_ms = 0\n");
 	assert_int_equal(c->max_pool_size, 64ull << 20);
 	assert_int_equal(c->accept_threshold_percent, 50);
 	assert_int_equal(c->max_node_size, 8ull << 20);
 	assert_string_equal(c->wb_file, "/var/lib/zpoold/wb");
 	assert_int_equal(c->wb_size, 2ull << 30);
-	assert_int_equal(c->wb_batch_pages, 256);
+	assert_int_equal(c->wb_batch_pages, 128);
 	assert_int_equal(c->idle_seconds, 600);
 	assert_int_equal(c->psi_stall_ms, 0);
 	text = dump(c);
@@ -923,7 +923,7 @@ static void test_help(void **state)
 		"[pool] max_node_size = 0\n    ",
 		"[writeback] file = \"\"\n    ",
 		"[writeback] size = 1G\n    ",
-		"[writeback] batch_pages = 64\n    ",
+		"[writeback] batch_pages = 256\n    ",
 		"[writeback] victims = lru\n    ",
 		"[writeback] idle_seconds = 0\n    ",
 		"[writeback] psi_stall_ms = 200\n    ",

@@ -428,15 +428,18 @@ static void test_limit(void **state)
 	for (i = 0; i < stored; i++)
 		read_check(v, w, i, ver[i]);
 
-	/* Below the threshold: accepted again. */
-	for (i = 0; i < stored; i++) {
-		if (!(i % 4))
-			continue;
+	/* Below the threshold: accepted again. Each class in use keeps a
+	 * zspage of up to 8 pages however few objects it holds, so all but
+	 * one block go. */
+	for (i = 1; i < stored; i++) {
 		check_eq(zpd_volume_discard(v, w, i * BLOCK, BLOCK, 0), 0);
 		ver[i] = 0;
 	}
 	zp_pool_compact(store->pool, -1);
-	assert_true(zp_pool_total_pages(store->pool) < store->accept_pages);
+	if (zp_pool_total_pages(store->pool) >= store->accept_pages)
+		fail_msg("%zu pages left after discarding all blocks but one, "
+			 "accept threshold %" PRIu64,
+			 zp_pool_total_pages(store->pool), store->accept_pages);
 	ver[1] = pool_ver(1, 1);
 	write_ver(v, w, 1, ver[1]);
 	assert_false(atomic_load(&store->full));
@@ -523,8 +526,9 @@ static void test_writeback(void **state)
 			 " after writing back half of its blocks",
 			 before, after);
 	assert_true(sstats(f->store).compacted_pages > 0);
-	/* Batches of 64 into free runs: one write each. */
-	assert_true(sstats(f->store).wb_writes <= n / 2 / 64 + 1);
+	/* Whole batches into free runs: one write each. */
+	assert_true(sstats(f->store).wb_writes <=
+		    n / 2 / f->cfg.wb_batch_pages + 1);
 	for (i = 0; i < n; i++)
 		on_disk += form_of(v, i) == ZPD_E_DISK;
 	/* Same-filled blocks are in no list, so some of the oldest half
@@ -737,13 +741,20 @@ static void test_node_target(void **state)
 		fail_msg("%s", err);
 	w = worker(f->store);
 	fill_pool_blocks(v, w, n, ver);
-	for (tries = 0; tries < 100; tries++) {
+	for (tries = 0; tries < 400; tries++) { /* 20 s on a busy disk */
 		if (zp_pool_node_pages(f->store->pool, 0) < target)
 			break;
 		usleep(50000);
 	}
 	zpd_shrinker_stop(f->store);
-	assert_true(zp_pool_node_pages(f->store->pool, 0) < target);
+	if (zp_pool_node_pages(f->store->pool, 0) >= target)
+		fail_msg("node 0 holds %zu pages, target %" PRIu64
+			 "; %" PRIu64 " written back, %" PRIu64
+			 " blocks listed, pool full %d",
+			 zp_pool_node_pages(f->store->pool, 0), target,
+			 sstats(f->store).written_back_pages,
+			 shr_lru_len(&f->store->lru[0]),
+			 (int)atomic_load(&f->store->full));
 	assert_true(sstats(f->store).written_back_pages > 0);
 	check_eq(sstats(f->store).bypassed_stores, 0);
 	check_eq(sstats(f->store).pool_limit_hit, 0);
@@ -791,6 +802,8 @@ struct st {
 	/* Latest complete version of each block, published by its owner
 	 * after the write returned (0: zeros). */
 	_Atomic uint64_t published[ST_BLOCKS];
+	/* Set while the owner discards the block, before it publishes. */
+	atomic_bool discarding[ST_BLOCKS];
 	/* The owner's exact view: version, and whether a partial write
 	 * changed the block since (then only the owner checks it). */
 	uint64_t ver[ST_BLOCKS];
@@ -882,9 +895,11 @@ static void *st_writer(void *arg)
 			uint64_t ver = ++st->ver[blk];
 
 			memset(model, 0, BLOCK);
+			atomic_store(&st->discarding[blk], true);
 			if (zpd_volume_discard(st->v, w, blk * BLOCK, BLOCK, 0))
 				st_fail(st, "discard of block %" PRIu64, blk);
 			atomic_store(&st->published[blk], ver | ST_ZEROS);
+			atomic_store(&st->discarding[blk], false);
 		} else {
 			n = zpd_volume_read(st->v, w, buf, BLOCK, blk * BLOCK);
 			if (n != BLOCK)
@@ -901,7 +916,8 @@ static void *st_writer(void *arg)
 }
 
 /* Reads any block: it must hold a version at least as new as the one
- * published before the read began (or zeros when that was a discard). */
+ * published before the read began (or zeros when that was a discard, or
+ * one is under way). */
 static void *st_reader(void *arg)
 {
 	struct st_thread *t = arg;
@@ -926,9 +942,10 @@ static void *st_reader(void *arg)
 		}
 		memcpy(&stamp, buf, 8);
 		if (!stamp) {
-			/* Right if the block held zeros when the read began
-			 * or was changed while it ran. */
-			if (!v0 || (v0 & ST_ZEROS) || v0 != v1)
+			/* Right if the block held zeros when the read began,
+			 * was changed while it ran, or is being discarded. */
+			if (!v0 || (v0 & ST_ZEROS) || v0 != v1 ||
+			    atomic_load(&st->discarding[blk]))
 				continue;
 			st_fail(st,
 				"reader: block %" PRIu64 " reads as zeros, "
