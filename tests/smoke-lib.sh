@@ -7,6 +7,10 @@
 # run_quick BENCH      run bench/BENCH --quick with its output in a temporary
 #                      file, $out, removed on exit; show the output, and
 #                      exit 1 when the program is missing or fails
+# run_script_quick SCRIPT
+#                      the same for a script of the source tree,
+#                      bench/SCRIPT --quick --build $top_builddir; exit 77
+#                      when it skips (77)
 # expect WHAT COUNT PATTERN
 #                      at least COUNT lines of $out match the extended
 #                      regular expression PATTERN; if not, say that WHAT is
@@ -36,6 +40,21 @@ run_quick() {
 	rc=$?
 	cat "$out"
 	if [ "$rc" -ne 0 ]; then
+		echo "$prog: $1 --quick exited with status $rc" >&2
+		exit 1
+	fi
+}
+
+run_script_quick() {
+	top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
+	out=$(mktemp "${TMPDIR:-/tmp}/$prog.XXXXXX") || exit 1
+	trap 'rm -f "$out"' EXIT
+	"$top_srcdir/bench/$1" --quick --build "$top_builddir" >"$out"
+	rc=$?
+	cat "$out"
+	if [ "$rc" -eq 77 ]; then
+		exit 77
+	elif [ "$rc" -ne 0 ]; then
 		echo "$prog: $1 --quick exited with status $rc" >&2
 		exit 1
 	fi

@@ -11,22 +11,7 @@
 
 . "${top_srcdir:-$(dirname "$0")/..}/tests/smoke-lib.sh"
 
-top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
-bench=$top_srcdir/bench/swap-bench.sh
-
-# What run_quick does, for a script of the source tree that is told where
-# the build is.
-out=$(mktemp "${TMPDIR:-/tmp}/$prog.XXXXXX") || exit 1
-trap 'rm -f "$out"' EXIT
-"$bench" --quick --build "$top_builddir" >"$out"
-rc=$?
-cat "$out"
-if [ "$rc" -eq 77 ]; then
-	exit 77
-elif [ "$rc" -ne 0 ]; then
-	echo "$prog: swap-bench.sh --quick exited with status $rc" >&2
-	exit 1
-fi
+run_script_quick swap-bench.sh
 
 num='[0-9]+(\.[0-9]+)?'
 r='([0-9]+\.[0-9]+|-)'
