@@ -228,7 +228,8 @@ static const struct key keys[] = {
 	 "CAP_SYS_RESOURCE the kernel takes whole multiples of 2000 only)",
 	 CFG(psi_window_ms), .min = 500, .max = 10000},
 	{SEC_WRITEBACK, "psi_shrink_percent", T_INT, "10",
-	 "share of the pool written back on each memory pressure event",
+	 "share of the pool's blocks written back on each memory pressure "
+	 "event",
 	 CFG(psi_shrink_percent), .min = 1, .max = 100},
 
 	{SEC_VOLUME, "size", T_SIZE, NULL, "the volume's size", VOL(size),

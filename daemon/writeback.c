@@ -822,6 +822,16 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* Blocks in the pool, but for a batch being written back: the lists'. */
+static uint64_t pool_blocks(struct zpd_store *store)
+{
+	uint64_t n = 0;
+
+	for (int nid = 0; nid < store->nr_nodes; nid++)
+		n += shr_lru_len(&store->lru[nid]);
+	return n;
+}
+
 /* Bring the pool below its accept threshold once the limit was hit.
  * false when the disk refused. */
 static bool shrink_to_limit(struct zpd_store *store)
@@ -905,13 +915,21 @@ static void *shrinker_main(void *arg)
 			}
 			atomic_store(&wb->wake_pending, false);
 		}
-		if (fds[1].revents & POLLPRI) {
-			uint64_t pages = zp_pool_total_pages(store->pool) *
-					 wb->psi_shrink_percent / 100;
-
+		if (fds[1].revents & (POLLERR | POLLNVAL)) {
+			/* The trigger is gone (its cgroup went away): poll
+			 * would report it again at once, forever. */
+			zpd_log(LOG_WARNING, "memory pressure trigger gone; "
+					     "writeback on pressure is off");
+			shr_psi_close(wb->psi);
+			wb->psi = NULL;
+		} else if (fds[1].revents & POLLPRI) {
 			shr_psi_ack(wb->psi);
 			wb_stat_add(store, psi_events, 1);
-			zpd_writeback(store, -1, ZP_MAX(pages, 1), false);
+			zpd_writeback(store, -1,
+				      ZP_MAX(pool_blocks(store) *
+						     wb->psi_shrink_percent / 100,
+					     1),
+				      false);
 		}
 		retry = !shrink_to_limit(store);
 		retry |= !shrink_nodes(store);
