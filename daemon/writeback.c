@@ -109,6 +109,7 @@ struct wb_batch {
 	int nid;
 	bool idle;
 	int ret;                 /* of writing it: 0 or the first error */
+	uint64_t seq;            /* its place in the writer's queue, from 1 */
 };
 
 struct zpd_wb {
@@ -124,8 +125,11 @@ struct zpd_wb {
 	bool writer_started;
 	pthread_mutex_t io_lock;
 	pthread_cond_t io_cond;
-	struct wb_batch *io_batch; /* to write; NULL once written */
-	bool io_stop;              /* protected by io_lock */
+	/* Batches are written in the order they are submitted; at most the
+	 * two there are. protected by io_lock */
+	struct wb_batch *io_queue[2];
+	uint64_t io_submitted, io_written;
+	bool io_stop;
 	/* A burst of disk errors is logged once, when it starts. */
 	atomic_bool write_failing, read_failing;
 
@@ -621,9 +625,10 @@ static long finish_batch(struct zpd_store *store, struct wb_batch *b)
 }
 
 /* ---------------------------------------------------------------------------
- * The writer thread and the pipeline: batch k is on its way to disk while
- * batch k + 1 is gathered, so that copying and committing (CPU) overlap
- * the writes (the disk) instead of taking turns.
+ * The writer thread and the pipeline: batch k + 1 is gathered while batch
+ * k is written, and queued behind it; batch k is committed while k + 1 is
+ * written. So copying and committing (CPU) overlap the writes (the disk)
+ * instead of taking turns, with two batch buffers.
  * ------------------------------------------------------------------------ */
 
 static void *writer_main(void *arg)
@@ -633,18 +638,20 @@ static void *writer_main(void *arg)
 
 	pthread_mutex_lock(&wb->io_lock);
 	for (;;) {
-		struct wb_batch *b = wb->io_batch;
+		struct wb_batch *b;
 
 		if (wb->io_stop)
 			break;
-		if (!b) {
+		if (wb->io_written == wb->io_submitted) {
 			pthread_cond_wait(&wb->io_cond, &wb->io_lock);
 			continue;
 		}
+		/* The next in order: the one whose seq follows. */
+		b = wb->io_queue[(wb->io_written + 1) % 2];
 		pthread_mutex_unlock(&wb->io_lock);
 		b->ret = write_batch(store, b);
 		pthread_mutex_lock(&wb->io_lock);
-		wb->io_batch = NULL;
+		wb->io_written++;
 		pthread_cond_broadcast(&wb->io_cond);
 	}
 	pthread_mutex_unlock(&wb->io_lock);
@@ -654,16 +661,17 @@ static void *writer_main(void *arg)
 static void submit_batch(struct zpd_wb *wb, struct wb_batch *b)
 {
 	pthread_mutex_lock(&wb->io_lock);
-	zp_assert(!wb->io_batch);
-	wb->io_batch = b;
+	zp_assert(wb->io_submitted - wb->io_written < 2);
+	b->seq = ++wb->io_submitted;
+	wb->io_queue[b->seq % 2] = b;
 	pthread_cond_broadcast(&wb->io_cond);
 	pthread_mutex_unlock(&wb->io_lock);
 }
 
-static void wait_written(struct zpd_wb *wb)
+static void wait_written(struct zpd_wb *wb, const struct wb_batch *b)
 {
 	pthread_mutex_lock(&wb->io_lock);
-	while (wb->io_batch)
+	while (wb->io_written < b->seq)
 		pthread_cond_wait(&wb->io_cond, &wb->io_lock);
 	pthread_mutex_unlock(&wb->io_lock);
 }
@@ -683,7 +691,7 @@ static bool pipe_drain(struct zpd_store *store, struct pipeline *p)
 
 	if (!p->inflight)
 		return true;
-	wait_written(store->wb);
+	wait_written(store->wb, p->inflight);
 	ret = finish_batch(store, p->inflight);
 	p->inflight = NULL;
 	if (ret < 0) {
@@ -695,20 +703,22 @@ static bool pipe_drain(struct zpd_store *store, struct pipeline *p)
 }
 
 /*
- * Gather a batch from node nid and send it on, finishing the one before it
- * meanwhile. false when there was nothing to gather or the previous batch
- * failed (then stop: the disk wants a rest).
+ * Gather a batch from node nid and queue it behind the one in flight,
+ * then finish that one. false when there was nothing to gather or the
+ * previous batch failed (then stop: the disk wants a rest).
  */
 static bool pipe_batch(struct zpd_store *store, struct pipeline *p, int nid,
 		       unsigned int want, bool idle, uint64_t *budget)
 {
 	struct wb_batch *b = &store->wb->batch[p->next];
 	unsigned int n = gather(store, b, nid, want, idle, budget);
-	bool ok = pipe_drain(store, p);
+	bool ok;
 
+	if (n)
+		submit_batch(store->wb, b);
+	ok = pipe_drain(store, p);
 	if (!n)
 		return false;
-	submit_batch(store->wb, b);
 	p->inflight = b;
 	p->next ^= 1;
 	return ok;
