@@ -97,6 +97,17 @@
 #                          with their children
 # wait_bg SECS             wait up to SECS in all for the run_bg jobs; fails
 #                          naming the first that failed or still runs
+# run_swapper MIB PASSES LIMIT_MIB [WHAT]
+#                          run tests/daemon/swapper --mib MIB --passes
+#                          PASSES in the memory cgroup $ZT_MEMCG (limited
+#                          to LIMIT_MIB) and wait up to $SWAPPER_TIMEOUT
+#                          (600) s; a hang dumps what everything waits on
+#                          and the last lines of $ZT_TMP/samples, aborts
+#                          the FUSE connection and fails. Fails unless
+#                          every page was verified, the cgroup reached its
+#                          limit and pswpout grew by MIB - LIMIT_MIB or
+#                          more; notes the time (WHAT added) and sets
+#                          ZT_PSWPOUT to the pages swapped out
 # daemon_stat NAME         SIGUSR1 to zpoold, wait (up to 10 s) for the
 #                          statistics it logs, print the value of NAME
 #                          (pool_pages, node0.lru_length,
@@ -543,4 +554,49 @@ daemon_stat() {
 		END { print last }' "$ZT_TMP/zpoold.log")
 	[ -n "$v" ] || fail "daemon_stat: zpoold's statistics have no '$name'"
 	echo "$v"
+}
+
+run_swapper() {
+	local mib=$1 passes=$2 limit=$3 what=${4:-} timeout=${SWAPPER_TIMEOUT:-600}
+	local swapper=$top_builddir/tests/daemon/swapper out=$ZT_TMP/swapper.out
+	local pswpout0 t0 t1 spid rc=0 i
+	[ -x "$swapper" ] || fail "cannot find '$swapper': build it first"
+	pswpout0=$(vm_stat pswpout)
+	t0=$(date +%s.%N)
+	memcg_run "$ZT_MEMCG" "$swapper" --mib "$mib" --passes "$passes" \
+		>"$out" 2>&1 &
+	spid=$!
+	on_exit "kill_child KILL $spid"
+	for ((i = 0; i < 50; i++)); do
+		in_memcg "$spid" "$ZT_MEMCG" && break
+		_zt_running "$spid" || break
+		sleep 0.1
+	done
+	in_memcg "$spid" "$ZT_MEMCG" ||
+		note "warning: could not see swapper in $ZT_MEMCG (did it end?)"
+	wait_pid "$spid" "$timeout" || rc=$?
+	t1=$(date +%s.%N)
+	sed 's/^/  /' "$out"
+	if [ $rc -eq 124 ]; then
+		note "swapper did not finish in $timeout s: what everything waits on"
+		dump_stuck "$ZT_PID" "$spid"
+		echo "--- last samples"
+		tail -n 5 "$ZT_TMP/samples" 2>/dev/null
+		fuse_abort || note "could not abort the FUSE connection"
+		kill -KILL "$ZT_PID"
+		fail "swapper hung for $timeout s (swap through zpoold deadlocked?)"
+	fi
+	note "swapper ran $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s" \
+		"($mib MiB, $passes passes, limit $limit MiB$what)"
+	[ $rc -eq 0 ] || fail "swapper failed: $(swapper_status $rc)"
+	grep -q "^swapper: verified $((mib * 256)) pages x $passes passes\$" "$out" ||
+		fail "swapper did not report every page verified"
+	ZT_PSWPOUT=$(($(vm_stat pswpout) - pswpout0))
+	note "pswpout grew by $ZT_PSWPOUT pages ($((ZT_PSWPOUT / 256)) MiB);" \
+		"cgroup failcnt $(cat "$ZT_MEMCG/memory.failcnt")," \
+		"max usage $(($(cat "$ZT_MEMCG/memory.max_usage_in_bytes") >> 20)) MiB"
+	[ "$(cat "$ZT_MEMCG/memory.failcnt")" -gt 0 ] ||
+		fail "swapper never reached the cgroup's limit"
+	[ "$ZT_PSWPOUT" -ge $(((mib - limit) * 256)) ] ||
+		fail "pswpout grew by $ZT_PSWPOUT pages, expected >= $(((mib - limit) * 256))"
 }
