@@ -97,19 +97,8 @@ if ! [[ $reps =~ ^[1-9][0-9]*$ ]]; then
 	exit 2
 fi
 
-top_srcdir=$(cd "$(dirname "$0")/.." && pwd)
-if [ -n "$build" ]; then
-	top_builddir=$(cd "$build" 2>/dev/null && pwd) || {
-		echo "swap-bench: no build directory '$build'" >&2
-		exit 2
-	}
-elif [ -n "${top_builddir:-}" ]; then
-	top_builddir=$(cd "$top_builddir" && pwd) || exit 2
-elif [ -x daemon/zpoold ]; then
-	top_builddir=$PWD
-else
-	top_builddir=$top_srcdir
-fi
+. "$(dirname "$0")/lib.sh"
+bench_dirs swap-bench "$build"
 
 # Temporary directory, private mount point ($ZT_MNT), cleanup hooks, the
 # daemon's start and stop, the corpus; exits 77 unless root.
@@ -190,20 +179,7 @@ undo_devices() {
 }
 on_exit undo_devices
 
-# lib.sh stops the daemon from a hook it registers at every start; this
-# script's hook must run before it (hooks run last registered first), or
-# the daemon would be killed while its volume is still swap.
-bench_start_daemon() {
-	if [ -f "$ZT_TMP/zpoold.log" ]; then
-		mv "$ZT_TMP/zpoold.log" "$ZT_TMP/zpoold.log.$((++nr_starts))"
-	fi
-	start_daemon "$@"
-	on_exit undo_devices
-}
-nr_starts=0
-
 # Figures, keyed "device,test": R the figure (MiB/s, IOPS or seconds).
-declare -A R
 tests=(seqw dd seqr rr1 rr2 rw1 rw2)
 declare -A tname=(
 	[seqw]="seq write 1M" [dd]="seq write 1M" [seqr]="seq read 1M"
@@ -222,22 +198,9 @@ declare -A tunit=(
 declare -A ratio_fio ratio_corpus
 
 # record LABEL TEST FIGURE: keep the best of the rounds (the highest, or
-# the lowest time): a slower run only says that something else ran too.
+# the lowest time).
 record() {
-	local k=$1,$2 cmp='>'
-	[ "$2" = swap ] && cmp='<'
-	if [ -z "${R[$k]:-}" ] ||
-		awk -v a="$3" -v b="${R[$k]}" "BEGIN { exit !(a $cmp b) }"; then
-		R[$k]=$3
-	fi
-}
-
-calc() {
-	awk "BEGIN { print $* }"
-}
-
-now() {
-	date +%s.%N
+	best "$1,$2" "$3" "$([ "$2" = swap ] && echo lower)" || true
 }
 
 # A figure where higher is faster: the swap workload's time inverted.
@@ -260,15 +223,6 @@ fmt() {
 		awk -v v="$v" 'BEGIN { printf "%.2f", v }'
 	else
 		awk -v v="$v" 'BEGIN { printf "%.1f", v }'
-	fi
-}
-
-# a/b, "-" when either is missing.
-ratio() {
-	if [ -z "${1:-}" ] || [ -z "${2:-}" ]; then
-		echo "-"
-	else
-		awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'
 	fi
 }
 

@@ -120,19 +120,8 @@ if [ ! -d "$disk_dir" ]; then
 	exit 2
 fi
 
-top_srcdir=$(cd "$(dirname "$0")/.." && pwd)
-if [ -n "$build" ]; then
-	top_builddir=$(cd "$build" 2>/dev/null && pwd) || {
-		echo "writeback-bench: no build directory '$build'" >&2
-		exit 2
-	}
-elif [ -n "${top_builddir:-}" ]; then
-	top_builddir=$(cd "$top_builddir" && pwd) || exit 2
-elif [ -x daemon/zpoold ]; then
-	top_builddir=$PWD
-else
-	top_builddir=$top_srcdir
-fi
+. "$(dirname "$0")/lib.sh"
+bench_dirs writeback-bench "$build"
 
 # Temporary directory, private mount point ($ZT_MNT), cleanup hooks, the
 # daemon's start and stop, the corpus, memory cgroups; exits 77 unless
@@ -226,35 +215,6 @@ undo_machine() {
 on_exit undo_machine
 on_exit undo_devices
 
-# lib.sh stops the daemon from a hook it registers at every start; this
-# script's hook must run before it (hooks run last registered first), or
-# the daemon would be killed while its volume is still swap.
-bench_start_daemon() {
-	if [ -f "$ZT_TMP/zpoold.log" ]; then
-		mv "$ZT_TMP/zpoold.log" "$ZT_TMP/zpoold.log.$((++nr_starts))"
-	fi
-	start_daemon "$@"
-	on_exit undo_devices
-}
-nr_starts=0
-
-calc() {
-	awk "BEGIN { print $* }"
-}
-
-now() {
-	date +%s.%N
-}
-
-# a/b with two decimals, "-" when either is missing or b is 0.
-ratio() {
-	if [ -z "${1:-}" ] || [ -z "${2:-}" ]; then
-		echo "-"
-	else
-		awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'
-	fi
-}
-
 # fmt VALUE [DECIMALS]: "-" when missing.
 fmt() {
 	if [ -z "${1:-}" ]; then
@@ -262,21 +222,6 @@ fmt() {
 	else
 		awk -v v="$1" -v d="${2:-1}" 'BEGIN { printf "%.*f", d, v }'
 	fi
-}
-
-# Figures, keyed "name": the best of the rounds.
-declare -A R
-# best NAME VALUE [lower]: keep the highest (or with "lower" the lowest)
-# VALUE of the rounds: a slower run only says that something else ran too.
-best() {
-	local cmp='>'
-	[ "${3:-}" = lower ] && cmp='<'
-	if [ -z "${R[$1]:-}" ] ||
-		awk -v a="$2" -v b="${R[$1]}" "BEGIN { exit !(a $cmp b) }"; then
-		R[$1]=$2
-		return 0
-	fi
-	return 1
 }
 
 # ---------------------------------------------------------------------------
