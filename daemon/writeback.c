@@ -7,8 +7,9 @@
  * The limit. The pool may hold limit_pages pages (max_pool_size, or
  * max_pool_percent of RAM). A store that finds it there sets store->full
  * and wakes the shrinker; while full is set, stores bypass the pool: their
- * blocks go straight to the backing store, or fail with ENOSPC when there
- * is none (or it is full). full is cleared once the pool is below
+ * blocks go straight to the backing store. When there is none (or it is
+ * full) they go to the pool while it is below its limit, and fail with
+ * ENOSPC while it is at it. full is cleared once the pool is below
  * accept_pages (accept_threshold_percent of the limit), so that the pool
  * does not flap around its limit one store at a time (zswap's hysteresis).
  *
