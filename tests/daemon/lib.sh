@@ -97,6 +97,24 @@
 #                          with their children
 # wait_bg SECS             wait up to SECS in all for the run_bg jobs; fails
 #                          naming the first that failed or still runs
+# swap_setup VOL LIMIT_MIB the volume file VOL made the first swap through
+#                          a loop device (ZT_LOOP), and the memory cgroup
+#                          zpoold-test-$$ limited to LIMIT_MIB (ZT_MEMCG),
+#                          which zpoold must not be in
+# swap_sample VOL [CMD]    every 0.5 s append to $ZT_TMP/samples: time, the
+#                          daemon's VmSwap and VmRSS (kB), VOL's st_blocks,
+#                          pswpout, kB of swap used on $ZT_LOOP, and CMD's
+#                          output when given (NA when it prints nothing);
+#                          any NA means the daemon was gone
+# swap_check_samples MIB LIMIT_MIB
+#                          stop the sampler and check its samples: at
+#                          least two, the daemon there in all, its VmSwap
+#                          0, the volume used, and at least MIB - LIMIT_MIB
+#                          of swap in use at a time; sets SAMPLES and
+#                          MAX_RSS, MAX_BLOCKS, MAX_USED (kB and blocks as
+#                          sampled), MAX_EXTRA (CMD's column) and notes them
+# swap_end                 fail if zpoold logged errors, swapoff $ZT_LOOP,
+#                          stop the daemon
 # run_swapper MIB PASSES LIMIT_MIB [WHAT]
 #                          run tests/daemon/swapper --mib MIB --passes
 #                          PASSES in the memory cgroup $ZT_MEMCG (limited
@@ -554,6 +572,59 @@ daemon_stat() {
 		END { print last }' "$ZT_TMP/zpoold.log")
 	[ -n "$v" ] || fail "daemon_stat: zpoold's statistics have no '$name'"
 	echo "$v"
+}
+
+swap_setup() {
+	local others
+	attach_loop "$1"
+	swap_on_first "$ZT_LOOP"
+	others=$(awk -v d="$ZT_LOOP" 'NR > 1 && $1 != d { print $1 }' /proc/swaps)
+	[ -z "$others" ] || note "warning: other swap is active too: $others"
+	memcg_create "zpoold-test-$$" "${2}M"
+	in_memcg "$ZT_PID" "$ZT_MEMCG" && fail "zpoold runs in the test cgroup"
+}
+
+swap_sample() {
+	local extra=
+	# shellcheck disable=SC2016 # expanded by the sampler
+	[ -z "${2:-}" ] || extra=' x=$('"$2"' 2>/dev/null); x=${x:-NA}'
+	# shellcheck disable=SC2016 # expanded by the sampler
+	sample_every 0.5 "$ZT_TMP/samples" '
+		s=$(proc_field "$ZT_PID" VmSwap) r=$(proc_field "$ZT_PID" VmRSS)'"$extra"'
+		echo "$(date +%s.%N) ${s:-NA} ${r:-NA} $(stat -c %b '"'$1'"') \
+$(vm_stat pswpout) $(swap_used "$ZT_LOOP")${x:+ $x}"'
+	_zt_swap_sampler=$ZT_SAMPLER
+}
+
+swap_check_samples() {
+	local mib=$1 limit=$2 f=$ZT_TMP/samples maxswap
+	stop_sampler "$_zt_swap_sampler"
+	SAMPLES=$(wc -l <"$f")
+	[ "$SAMPLES" -ge 2 ] || fail "only $SAMPLES samples taken"
+	grep -qw NA "$f" && fail "zpoold went away (or did not answer) during the run"
+	maxswap=$(column_max "$f" 2)
+	MAX_RSS=$(column_max "$f" 3)
+	MAX_BLOCKS=$(column_max "$f" 4)
+	MAX_USED=$(column_max "$f" 6)
+	MAX_EXTRA=$(column_max "$f" 7)
+	note "$SAMPLES samples: daemon VmSwap max $maxswap kB, VmRSS max" \
+		"$((MAX_RSS / 1024)) MiB; $ZT_LOOP had up to $((MAX_USED / 1024)) MiB" \
+		"of swap in use, the volume held up to $((MAX_BLOCKS / 2048)) MiB"
+	[ "$maxswap" -eq 0 ] || fail "zpoold's own memory was swapped: VmSwap reached $maxswap kB"
+	[ "$MAX_BLOCKS" -gt 0 ] || fail "the volume's st_blocks stayed 0: nothing was stored in it"
+	[ "$MAX_USED" -ge $(((mib - limit) * 1024)) ] ||
+		fail "at most $MAX_USED kB of swap was in use on $ZT_LOOP, expected >= $(((mib - limit) * 1024))"
+}
+
+swap_end() {
+	local re='^(zpoold: (error|critical|alert|emergency): |<[0-3]>)'
+	if grep -Eq "$re" "$ZT_TMP/zpoold.log"; then
+		grep -E "$re" "$ZT_TMP/zpoold.log" | head -n 20
+		fail "zpoold logged errors"
+	fi
+	swapoff "$ZT_LOOP" || fail "swapoff $ZT_LOOP failed"
+	grep -q "^$ZT_LOOP " /proc/swaps && fail "$ZT_LOOP is still swap"
+	stop_daemon
 }
 
 run_swapper() {

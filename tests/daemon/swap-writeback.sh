@@ -66,45 +66,16 @@ limit_pages=$(daemon_stat pool_limit_pages)
 # zspage and a one-page raw object.
 BOUND=$((limit_pages + BATCH + THREADS * (CHAIN + 1)))
 
-attach_loop "$VOL"
-swap_on_first "$ZT_LOOP"
-others=$(awk -v d="$ZT_LOOP" 'NR > 1 && $1 != d { print $1 }' /proc/swaps)
-[ -z "$others" ] || note "warning: other swap is active too: $others"
-
-memcg_create "zpoold-test-$$" "${LIMIT_MIB}M"
-in_memcg "$ZT_PID" "$ZT_MEMCG" && fail "zpoold runs in the test cgroup"
-
-# shellcheck disable=SC2016 # expanded by the sampler
-# time, the daemon's VmSwap and VmRSS (kB), the volume's st_blocks,
-# pswpout, kB of swap used on the loop device, pool_pages
-sample_every 0.5 "$ZT_TMP/samples" '
-	s=$(proc_field "$ZT_PID" VmSwap) r=$(proc_field "$ZT_PID" VmRSS)
-	p=$(daemon_stat pool_pages 2>/dev/null)
-	echo "$(date +%s.%N) ${s:-NA} ${r:-NA} $(stat -c %b "$VOL") \
-$(vm_stat pswpout) $(swap_used "$ZT_LOOP") ${p:-NA}"'
-sampler=$ZT_SAMPLER
+swap_setup "$VOL" $LIMIT_MIB
+swap_sample "$VOL" "daemon_stat pool_pages"
 
 run_swapper $MIB $PASSES $LIMIT_MIB ", pool limit $((POOL_LIMIT >> 20)) MiB"
-stop_sampler "$sampler"
-
-nsamples=$(wc -l <"$ZT_TMP/samples")
-[ "$nsamples" -ge 2 ] || fail "only $nsamples samples taken"
-grep -q ' NA ' "$ZT_TMP/samples" && fail "zpoold went away during the run"
-grep -q ' NA$' "$ZT_TMP/samples" &&
-	fail "zpoold did not answer SIGUSR1 in $(grep -c ' NA$' \
-		"$ZT_TMP/samples") of $nsamples samples"
-maxswap=$(column_max "$ZT_TMP/samples" 2)
-maxrss=$(column_max "$ZT_TMP/samples" 3)
-maxblocks=$(column_max "$ZT_TMP/samples" 4)
-maxused=$(column_max "$ZT_TMP/samples" 6)
-maxpool=$(column_max "$ZT_TMP/samples" 7)
+swap_check_samples $MIB $LIMIT_MIB
+maxpool=$MAX_EXTRA
 wb=$(daemon_stat written_back_pages)
 wbr=$(daemon_stat wb_reads)
 pool_max=$(daemon_stat pool.pages_max)
-note "$nsamples samples: daemon VmSwap max $maxswap kB, VmRSS max" \
-	"$((maxrss / 1024)) MiB; $ZT_LOOP had up to $((maxused / 1024)) MiB" \
-	"of swap in use, the volume held up to $((maxblocks / 2048)) MiB;" \
-	"pool_pages at most $maxpool (limit $limit_pages, bound $BOUND)," \
+note "pool_pages at most $maxpool (limit $limit_pages, bound $BOUND)," \
 	"pool.pages_max $pool_max"
 note "written_back_pages $wb ($((wb / 256)) MiB), wb_reads $wbr" \
 	"($((wbr / 256)) MiB), slots_used $(daemon_stat slots_used)," \
@@ -112,10 +83,6 @@ note "written_back_pages $wb ($((wb / 256)) MiB), wb_reads $wbr" \
 	"bypassed_stores $(daemon_stat bypassed_stores)," \
 	"writeback_batches $(daemon_stat writeback_batches)," \
 	"psi_events $(daemon_stat psi_events)"
-[ "$maxswap" -eq 0 ] || fail "zpoold's own memory was swapped: VmSwap reached $maxswap kB"
-[ "$maxblocks" -gt 0 ] || fail "the volume's st_blocks stayed 0: nothing was stored in it"
-[ "$maxused" -ge $(((MIB - LIMIT_MIB) * 1024)) ] ||
-	fail "at most $maxused kB of swap was in use on $ZT_LOOP, expected >= $(((MIB - LIMIT_MIB) * 1024))"
 [ "$maxpool" -le "$BOUND" ] ||
 	fail "pool_pages reached $maxpool, above $BOUND = limit $limit_pages" \
 		"+ batch $BATCH + slack $((BOUND - limit_pages - BATCH))"
@@ -128,14 +95,5 @@ note "written_back_pages $wb ($((wb / 256)) MiB), wb_reads $wbr" \
 [ "$(daemon_stat writeback_failures)" -eq 0 ] ||
 	fail "writeback_failures is $(daemon_stat writeback_failures)"
 
-if grep -Eq '^(zpoold: (error|critical|alert|emergency): |<[0-3]>)' \
-	"$ZT_TMP/zpoold.log"; then
-	grep -E '^(zpoold: (error|critical|alert|emergency): |<[0-3]>)' \
-		"$ZT_TMP/zpoold.log" | head -n 20
-	fail "zpoold logged errors"
-fi
-
-swapoff "$ZT_LOOP" || fail "swapoff $ZT_LOOP failed"
-grep -q "^$ZT_LOOP " /proc/swaps && fail "$ZT_LOOP is still swap"
-stop_daemon
+swap_end
 note "ok"

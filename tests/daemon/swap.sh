@@ -42,48 +42,10 @@ write_config "$ZT_TMP/zpoold.conf" <<EOF
 size = 1G
 EOF
 start_daemon "$ZT_TMP/zpoold.conf"
-attach_loop "$VOL"
-swap_on_first "$ZT_LOOP"
-others=$(awk -v d="$ZT_LOOP" 'NR > 1 && $1 != d { print $1 }' /proc/swaps)
-[ -z "$others" ] || note "warning: other swap is active too: $others"
-
-memcg_create "zpoold-test-$$" "${LIMIT_MIB}M"
-in_memcg "$ZT_PID" "$ZT_MEMCG" && fail "zpoold runs in the test cgroup"
-
-# shellcheck disable=SC2016 # expanded by the sampler
-# time, the daemon's VmSwap and VmRSS (kB), the volume's st_blocks,
-# pswpout, kB of swap used on the loop device
-sample_every 0.5 "$ZT_TMP/samples" '
-	s=$(proc_field "$ZT_PID" VmSwap) r=$(proc_field "$ZT_PID" VmRSS)
-	echo "$(date +%s.%N) ${s:-NA} ${r:-NA} $(stat -c %b "$VOL") \
-$(vm_stat pswpout) $(swap_used "$ZT_LOOP")"'
-sampler=$ZT_SAMPLER
+swap_setup "$VOL" $LIMIT_MIB
+swap_sample "$VOL"
 
 run_swapper $MIB $PASSES $LIMIT_MIB
-stop_sampler "$sampler"
-
-nsamples=$(wc -l <"$ZT_TMP/samples")
-[ "$nsamples" -ge 2 ] || fail "only $nsamples samples taken"
-grep -q ' NA ' "$ZT_TMP/samples" && fail "zpoold went away during the run"
-maxswap=$(column_max "$ZT_TMP/samples" 2)
-maxrss=$(column_max "$ZT_TMP/samples" 3)
-maxblocks=$(column_max "$ZT_TMP/samples" 4)
-maxused=$(column_max "$ZT_TMP/samples" 6)
-note "$nsamples samples: daemon VmSwap max $maxswap kB, VmRSS max" \
-	"$((maxrss / 1024)) MiB; $ZT_LOOP had up to $((maxused / 1024)) MiB" \
-	"of swap in use, the volume held up to $((maxblocks / 2048)) MiB"
-[ "$maxswap" -eq 0 ] || fail "zpoold's own memory was swapped: VmSwap reached $maxswap kB"
-[ "$maxblocks" -gt 0 ] || fail "the volume's st_blocks stayed 0: nothing was stored in it"
-[ "$maxused" -ge $(((MIB - LIMIT_MIB) * 1024)) ] ||
-	fail "at most $maxused kB of swap was in use on $ZT_LOOP, expected >= $(((MIB - LIMIT_MIB) * 1024))"
-
-if grep -Eq '^(zpoold: (error|critical|alert|emergency): |<[0-3]>)' \
-	"$ZT_TMP/zpoold.log"; then
-	cat "$ZT_TMP/zpoold.log"
-	fail "zpoold logged errors"
-fi
-
-swapoff "$ZT_LOOP" || fail "swapoff $ZT_LOOP failed"
-grep -q "^$ZT_LOOP " /proc/swaps && fail "$ZT_LOOP is still swap"
-stop_daemon
+swap_check_samples $MIB $LIMIT_MIB
+swap_end
 note "ok"
