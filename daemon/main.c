@@ -78,7 +78,11 @@ static void usage(FILE *out)
 		"      --help-config      list every configuration key, exit\n"
 		"  -f, --foreground       run in the foreground (always the case)\n"
 		"  -h, --help             show this help\n"
-		"  -V, --version          show the version\n",
+		"  -V, --version          show the version\n"
+		"\n"
+		"Signals: SIGTERM and SIGINT stop the daemon (refused while a volume\n"
+		"is active swap, unless swapoff_on_stop is set); SIGUSR1 logs every\n"
+		"statistic, a \"stats: NAME VALUE\" line each, then \"stats: end\".\n",
 		ZPD_DEFAULT_CONFIG);
 }
 
