@@ -469,6 +469,13 @@ struct zp_pool {
 	uint64_t compact_runs;              /* protected by compact_lock */
 };
 
+/* The policy of new zspages: it changes at run time (zp_pool_set_policy()),
+ * read without a lock. */
+static inline enum zp_numa_policy pool_policy(struct zp_pool *pool)
+{
+	return __atomic_load_n(&pool->cfg.policy, __ATOMIC_RELAXED);
+}
+
 /* Account npages entering (positive) or leaving zspages. */
 void pool_account_pages(struct zp_pool *pool, int64_t npages);
 

@@ -130,7 +130,7 @@ static struct zp_chunk *chunk_new(struct zp_pool *pool, struct zp_node *node)
 		goto err_free;
 	if (pool->ops->bind &&
 	    pool->ops->bind(pool->ctx, mem, pool->cfg.chunk_bytes, node->id,
-			    pool->cfg.policy == ZP_NUMA_STRICT) != 0)
+			    pool_policy(pool) == ZP_NUMA_STRICT) != 0)
 		goto err_unmap;
 	c->base = mem;
 	c->nr_pages = (uint32_t)(pool->cfg.chunk_bytes / ZP_PAGE_SIZE);

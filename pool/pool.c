@@ -253,13 +253,13 @@ static int new_zspage_pages(struct zp_pool *pool, struct zp_class *class,
 	struct zp_node *node;
 	int first = nid;
 
-	if (pool->cfg.policy == ZP_NUMA_INTERLEAVE)
+	if (pool_policy(pool) == ZP_NUMA_INTERLEAVE)
 		first = (int)(atomic_fetch_add(&pool->interleave_next, 1) %
 			      (unsigned int)pool->nr_nodes);
 	if (node_alloc_pages(pool, first, npages, first == nid, class->shard,
 			     chunk, base) == 0)
 		return first;
-	if (pool->cfg.policy == ZP_NUMA_STRICT)
+	if (pool_policy(pool) == ZP_NUMA_STRICT)
 		return -ENOMEM;
 	node = &pool->nodes[first];
 	for (int i = 0; i < node->nr_fallback; i++) {
@@ -315,7 +315,7 @@ int zp_pool_malloc(struct zp_pool *pool, size_t size, int nid,
 
 	if (size == 0 || size > ZP_MAX_ALLOC || nid >= pool->nr_nodes)
 		return -EINVAL;
-	if (nid < 0 || pool->cfg.policy == ZP_NUMA_LOCAL)
+	if (nid < 0 || pool_policy(pool) == ZP_NUMA_LOCAL)
 		nid = pool->ops->current_node(pool->ctx);
 	zp_assert(nid >= 0 && nid < pool->nr_nodes);
 	class_id = size_to_class_id(pool, size);
@@ -326,7 +326,7 @@ int zp_pool_malloc(struct zp_pool *pool, size_t size, int nid,
 	node = &pool->nodes[nid];
 	if (alloc_on_node(pool, class_id, own, nid, size, handle, &ret))
 		goto out;
-	for (int i = 0; pool->cfg.policy != ZP_NUMA_STRICT && i < node->nr_fallback;
+	for (int i = 0; pool_policy(pool) != ZP_NUMA_STRICT && i < node->nr_fallback;
 	     i++)
 		if (alloc_on_node(pool, class_id, own, node->fallback[i], size,
 				  handle, &ret))
@@ -510,6 +510,26 @@ int zp_pool_nr_nodes(struct zp_pool *pool)
 unsigned int zp_pool_nr_shards(struct zp_pool *pool)
 {
 	return pool->nr_shards;
+}
+
+int zp_pool_set_policy(struct zp_pool *pool, enum zp_numa_policy policy)
+{
+	enum zp_numa_policy cur = pool_policy(pool);
+
+	if ((unsigned int)policy >= ZP_NUMA_NR_POLICIES)
+		return -EINVAL;
+	/* Chunks keep the binding they were mapped with: a strict pool's
+	 * are bound to their node, the others' only prefer it. */
+	if (policy != cur &&
+	    (policy == ZP_NUMA_STRICT || cur == ZP_NUMA_STRICT))
+		return -EPERM;
+	__atomic_store_n(&pool->cfg.policy, policy, __ATOMIC_RELAXED);
+	return 0;
+}
+
+enum zp_numa_policy zp_pool_policy(struct zp_pool *pool)
+{
+	return pool_policy(pool);
 }
 
 size_t zp_pool_huge_class_size(struct zp_pool *pool)

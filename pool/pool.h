@@ -284,6 +284,15 @@ int zp_pool_nr_nodes(struct zp_pool *pool);
 /** Shards the pool was made with (cfg.shards, or the number it chose). */
 unsigned int zp_pool_nr_shards(struct zp_pool *pool);
 
+/**
+ * zp_pool_set_policy() - change the NUMA policy of new zspages while the
+ * pool is in use. Between preferred, local and interleave only: a strict
+ * pool's chunks are bound to their nodes and the others' are not, so
+ * -EPERM for a change to or from strict; -EINVAL for no policy.
+ */
+int zp_pool_set_policy(struct zp_pool *pool, enum zp_numa_policy policy);
+enum zp_numa_policy zp_pool_policy(struct zp_pool *pool);
+
 /** The smallest object size that goes to the huge class (one per page). */
 size_t zp_pool_huge_class_size(struct zp_pool *pool);
 
