@@ -38,6 +38,7 @@
 #include "daemon/internal.h"
 #include "zp-assert.h"
 #include "zp-format.h"
+#include "zp-proto.h"
 
 /* Longest line of a file, newline not counted: room for any sensible
  * setting, small enough for a buffer on the stack. */
@@ -48,6 +49,8 @@
 
 #define SIZE_SYNTAX "bytes with an optional K, M, G or T suffix"
 #define BOOL_SYNTAX "yes/no, true/false, on/off or 1/0"
+#define NAME_CHARS                                                              \
+	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_."
 
 /* Enums and bools are stored through integers of their width. */
 _Static_assert(sizeof(enum zpd_node_hint) == sizeof(int32_t), "enum width");
@@ -80,6 +83,7 @@ enum key_type {
 	T_ENUM,	      /* one of names[], stored as min + index */
 	T_COMPRESSOR, /* comp_spec_parse() */
 	T_NODE,	      /* node id 0..ZP_MAX_NODES-1 or "none" (-1) */
+	T_NAME,	      /* a name (a group's): letters, digits, '-', '_', '.' */
 };
 
 struct key {
@@ -92,7 +96,7 @@ struct key {
 	int64_t min, max;
 	bool pow2;
 	uint64_t multiple;
-	bool optional; /* T_PATH: an empty value means none */
+	bool optional; /* T_PATH, T_NAME: an empty value means none */
 	const char *const *names; /* T_ENUM, NULL-terminated */
 };
 
@@ -151,6 +155,17 @@ static const struct key keys[] = {
 	{SEC_DAEMON, "log_level", T_ENUM, "info",
 	 "messages up to this priority are logged", CFG(log_level),
 	 .min = LOG_ERR, .names = level_names},
+	{SEC_DAEMON, "control_socket", T_PATH, ZP_PROTO_DEFAULT_SOCKET,
+	 "the UNIX socket zpoolctl talks to (mode 0660); empty for none",
+	 CFG(control_socket), .optional = true},
+	{SEC_DAEMON, "control_group", T_NAME, "",
+	 "the group of the control socket, whose members may run the "
+	 "read-only commands (empty: the daemon's own group)",
+	 CFG(control_group), .optional = true},
+	{SEC_DAEMON, "control_timeout", T_INT, "10",
+	 "seconds a control client may stall (a request half sent, a reply "
+	 "not read) before it is dropped",
+	 CFG(control_timeout), .min = 1, .max = 3600},
 
 	{SEC_POOL, "compressor", T_COMPRESSOR, "lz4",
 	 "algorithm and level new blocks are compressed with", CFG(compressor)},
@@ -308,6 +323,11 @@ static void describe_allowed(const struct key *k, bool help, char *buf,
 	case T_PATH:
 		zp_append(buf, len, &pos, "an absolute path%s",
 			  k->optional ? ", or empty for none" : "");
+		break;
+	case T_NAME:
+		zp_append(buf, len, &pos,
+			  "letters, digits, '-', '_' and '.', at most %zu%s",
+			  k->width - 1, k->optional ? ", or empty" : "");
 		break;
 	case T_BOOL:
 		zp_append(buf, len, &pos, BOOL_SYNTAX);
@@ -520,6 +540,15 @@ static int set_value(const struct key *k, void *base, const char *value,
 		memset(field, 0, k->width);
 		memcpy(field, value, strlen(value));
 		return 0;
+	case T_NAME:
+		if (strlen(value) >= k->width ||
+		    strspn(value, NAME_CHARS) != strlen(value)) {
+			what = "bad name";
+			break;
+		}
+		memset(field, 0, k->width);
+		memcpy(field, value, strlen(value));
+		return 0;
 	case T_BOOL:
 		if (parse_bool(value, &b))
 			what = "bad boolean";
@@ -578,7 +607,8 @@ static void format_value(const struct key *k, const void *base, char *buf,
 			 size_t len)
 {
 	const void *field = (const char *)base + k->offset;
-	int64_t v = k->type == T_PATH || k->type == T_COMPRESSOR
+	int64_t v = k->type == T_PATH || k->type == T_NAME ||
+				    k->type == T_COMPRESSOR
 			    ? 0
 			    : load_int(field, k->width);
 	struct comp_spec spec;
@@ -603,6 +633,9 @@ static void format_value(const struct key *k, const void *base, char *buf,
 			zp_append(buf, len, &pos, "%s%c",
 				  *c == '"' || *c == '\\' ? "\\" : "", *c);
 		zp_append(buf, len, &pos, "\"");
+		break;
+	case T_NAME:
+		snprintf(buf, len, "%s", *(const char *)field ? (const char *)field : "\"\"");
 		break;
 	case T_BOOL:
 		snprintf(buf, len, "%s", v ? "yes" : "no");
@@ -1028,8 +1061,8 @@ int zpd_config_load(struct zpd_config *cfg, const char *path, char *err,
 	return ret;
 }
 
-int zpd_config_set(struct zpd_config *cfg, const char *assignment, char *err,
-		   size_t errlen)
+int zpd_config_assign(struct zpd_config *cfg, const char *assignment,
+		      const char *from, char *err, size_t errlen)
 {
 	char origin[sizeof(cfg->volumes[0].origin)];
 	struct parser parser = {.cfg = cfg, .origin = origin, .err = err},
@@ -1039,7 +1072,7 @@ int zpd_config_set(struct zpd_config *cfg, const char *assignment, char *err,
 	int ret;
 
 	p->errlen = reset_err(err, errlen);
-	snprintf(origin, sizeof(origin), "command line: -o %s", assignment);
+	snprintf(origin, sizeof(origin), "%s", from);
 	if (!copy) {
 		snprintf(err, p->errlen, "%s: out of memory", origin);
 		return -ENOMEM;
@@ -1090,6 +1123,34 @@ out:
 	return ret;
 }
 
+int zpd_config_set(struct zpd_config *cfg, const char *assignment, char *err,
+		   size_t errlen)
+{
+	char origin[PATH_MAX];
+
+	snprintf(origin, sizeof(origin), "command line: -o %s", assignment);
+	return zpd_config_assign(cfg, assignment, origin, err, errlen);
+}
+
+int zpd_config_get(const struct zpd_config *cfg, const char *name, char *buf,
+		   size_t len)
+{
+	const char *dot = strchr(name, '.');
+
+	for (size_t i = 0; dot && i < NR_KEYS; i++) {
+		const struct key *k = &keys[i];
+		size_t n = (size_t)(dot - name);
+
+		if (k->sec == SEC_VOLUME || strcmp(k->name, dot + 1) ||
+		    strlen(section_names[k->sec]) != n ||
+		    strncmp(section_names[k->sec], name, n))
+			continue;
+		format_value(k, cfg, buf, len);
+		return 0;
+	}
+	return -ENOENT;
+}
+
 /* ---------------------------------------------------------------------------
  * Whole configurations
  * ------------------------------------------------------------------------ */
@@ -1109,6 +1170,18 @@ void zpd_config_defaults(struct zpd_config *cfg)
 	}
 }
 
+/* Whether path is dir or below it ("/a/b" is under "/a", not "/ab"). */
+static bool path_under(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	if (n == 1)
+		return true;
+	return !strncmp(path, dir, n) && (path[n] == '/' || !path[n]);
+}
+
 int zpd_config_check(const struct zpd_config *cfg, int nr_nodes, char *err,
 		     size_t errlen)
 {
@@ -1123,6 +1196,14 @@ int zpd_config_check(const struct zpd_config *cfg, int nr_nodes, char *err,
 			 "[daemon] mountpoint: relative path '%s' (an absolute "
 			 "path)",
 			 cfg->mountpoint);
+		return -EINVAL;
+	}
+	if (cfg->control_socket[0] &&
+	    path_under(cfg->control_socket, cfg->mountpoint)) {
+		snprintf(err, errlen,
+			 "[daemon] control_socket: '%s' is under the mount "
+			 "point '%s', which would hide it",
+			 cfg->control_socket, cfg->mountpoint);
 		return -EINVAL;
 	}
 	if (cfg->psi_stall_ms > cfg->psi_window_ms) {

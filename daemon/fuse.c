@@ -2,17 +2,26 @@
 /*
  * fuse.c - the FUSE low-level front end: a flat directory of volumes.
  *
- * The root (inode 1) lists one regular file per volume (inode 2 + its
- * index), mode 0600, owned by root, of the volume's fixed size. Files are
+ * The root (inode 1) lists one regular file per volume (inode 2 + its slot
+ * + ZPD_MAX_VOLUMES times the slot's generation), mode 0600, owned by
+ * root, of the volume's fixed size. Files are
  * opened with direct_io, so the page cache never holds a second copy of
  * what the pool holds, and every read and write reaches the store as it
  * was issued. Nothing else may change: creating, removing, renaming,
  * linking, changing modes or owners, or resizing fail with EPERM; setting
  * times and "resizing" to the same size are accepted and ignored.
  *
+ * Volumes come and go while the file system is mounted (zpoolctl volume
+ * create and remove): requests that find a volume by name or inode hold
+ * the store's volumes_lock for reading; an open file holds its volume in
+ * fi->fh and counts as a user, which keeps it from being removed, so
+ * reads and writes take no lock. An early write counts as a user until it
+ * is stored, since the writer may close the file once it has its reply.
+ *
  * Requests are served by the daemon's own loop (loop.c); each worker
  * thread takes a struct zpd_worker (compression context, page and reply
- * buffer) made before the mount, so a request allocates nothing.
+ * buffer) made before the mount, so a request allocates nothing. Its
+ * counters (struct zpd_fuse_stats) count what the thread served.
  */
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
@@ -32,9 +41,19 @@
 
 #include "daemon/internal.h"
 
-/* Sizes and names never change behind the kernel's back (volumes are made
- * at start), so what it caches stays true for long. */
+/* Sizes never change, and a removed volume's name is invalidated in the
+ * kernel's cache (zpd_fuse_forget()), so what it caches stays true for
+ * long. */
 #define ATTR_TIMEOUT 3600.0
+
+/* Count n in field of the calling thread's worker, if it has one. */
+#define fuse_count(f, field, n)                                                 \
+	do {                                                                    \
+		struct zpd_worker *w_ = zpd_worker_get((f)->store);             \
+		if (w_)                                                         \
+			__atomic_fetch_add(&w_->fuse.field, (uint64_t)(n),      \
+					   __ATOMIC_RELAXED);                   \
+	} while (0)
 
 struct zpd_fuse {
 	struct zpd_store *store;
@@ -49,13 +68,36 @@ static struct zpd_fuse *fuse_of(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
-static struct zpd_volume *volume_of(struct zpd_fuse *f, fuse_ino_t ino)
+/* Every error reply goes through here, to be counted. */
+static void reply_err(fuse_req_t req, int err)
 {
-	if (ino < 2 || ino - 2 >= f->store->nr_volumes)
-		return NULL;
-	return f->store->volumes[ino - 2];
+	if (err)
+		fuse_count(fuse_of(req), errors, 1);
+	fuse_reply_err(req, err);
 }
 
+/* The live volume of inode ino. Caller holds volumes_lock. */
+static struct zpd_volume *volume_of(struct zpd_fuse *f, fuse_ino_t ino)
+{
+	struct zpd_volume *v;
+
+	if (ino < 2)
+		return NULL;
+	v = f->store->volumes[(ino - 2) % ZPD_MAX_VOLUMES];
+	return v && v->ino == ino && !v->removing ? v : NULL;
+}
+
+static void volumes_read_lock(struct zpd_fuse *f)
+{
+	pthread_rwlock_rdlock(&f->store->volumes_lock);
+}
+
+static void volumes_unlock(struct zpd_fuse *f)
+{
+	pthread_rwlock_unlock(&f->store->volumes_lock);
+}
+
+/* Caller holds volumes_lock. */
 static void fill_attr(struct zpd_fuse *f, fuse_ino_t ino, struct stat *st)
 {
 	struct zpd_volume *v = volume_of(f, ino);
@@ -106,22 +148,28 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fuse_entry_param e = { 0 };
 	struct zpd_volume *v;
 
+	fuse_count(f, lookups, 1);
 	if (parent != FUSE_ROOT_ID) {
-		fuse_reply_err(req, ENOTDIR);
+		reply_err(req, ENOTDIR);
 		return;
 	}
+	volumes_read_lock(f);
 	v = zpd_store_volume(f->store, name);
+	if (v) {
+		e.ino = v->ino;
+		fill_attr(f, v->ino, &e.attr);
+	}
+	volumes_unlock(f);
 	if (!v) {
-		fuse_reply_err(req, ENOENT);
+		reply_err(req, ENOENT);
 		return;
 	}
-	e.ino = v->ino;
 	e.attr_timeout = ATTR_TIMEOUT;
 	e.entry_timeout = ATTR_TIMEOUT;
-	fill_attr(f, v->ino, &e.attr);
 	fuse_reply_entry(req, &e);
 }
 
+/* Caller holds volumes_lock. */
 static bool ino_exists(struct zpd_fuse *f, fuse_ino_t ino)
 {
 	return ino == FUSE_ROOT_ID || volume_of(f, ino);
@@ -132,13 +180,19 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 {
 	struct zpd_fuse *f = fuse_of(req);
 	struct stat st;
+	bool found;
 
 	(void)fi;
-	if (!ino_exists(f, ino)) {
-		fuse_reply_err(req, ENOENT);
+	fuse_count(f, getattrs, 1);
+	volumes_read_lock(f);
+	found = ino_exists(f, ino);
+	if (found)
+		fill_attr(f, ino, &st);
+	volumes_unlock(f);
+	if (!found) {
+		reply_err(req, ENOENT);
 		return;
 	}
-	fill_attr(f, ino, &st);
 	fuse_reply_attr(req, &st, ATTR_TIMEOUT);
 }
 
@@ -150,29 +204,32 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 				   FUSE_SET_ATTR_MTIME_NOW |
 				   FUSE_SET_ATTR_CTIME;
 	struct zpd_fuse *f = fuse_of(req);
-	struct zpd_volume *v = volume_of(f, ino);
+	struct zpd_volume *v;
 	struct stat st;
+	int err = 0;
 
 	(void)fi;
+	fuse_count(f, getattrs, 1);
+	volumes_read_lock(f);
+	v = volume_of(f, ino);
 	if (!ino_exists(f, ino)) {
-		fuse_reply_err(req, ENOENT);
-		return;
-	}
-	if (to_set & FUSE_SET_ATTR_SIZE) {
+		err = ENOENT;
+	} else if ((to_set & FUSE_SET_ATTR_SIZE) &&
+		   (!v || (uint64_t)attr->st_size != v->size)) {
 		/* A volume's size is its configuration's. Truncating to
 		 * the same size (open with O_TRUNC by a careless tool
 		 * would not be) changes nothing. */
-		if (!v || (uint64_t)attr->st_size != v->size) {
-			fuse_reply_err(req, EPERM);
-			return;
-		}
-		to_set &= ~FUSE_SET_ATTR_SIZE;
+		err = EPERM;
+	} else if (to_set & ~FUSE_SET_ATTR_SIZE & ~ignored) {
+		err = EPERM;
+	} else {
+		fill_attr(f, ino, &st);
 	}
-	if (to_set & ~ignored) {
-		fuse_reply_err(req, EPERM);
+	volumes_unlock(f);
+	if (err) {
+		reply_err(req, err);
 		return;
 	}
-	fill_attr(f, ino, &st);
 	fuse_reply_attr(req, &st, ATTR_TIMEOUT);
 }
 
@@ -185,17 +242,21 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	off_t i;
 
 	(void)fi;
+	fuse_count(f, readdirs, 1);
 	if (ino != FUSE_ROOT_ID) {
-		fuse_reply_err(req, ENOTDIR);
+		reply_err(req, ENOTDIR);
 		return;
 	}
 	if (!w) {
-		fuse_reply_err(req, EAGAIN);
+		reply_err(req, EAGAIN);
 		return;
 	}
 	size = ZP_MIN(size, w->buf_size);
-	/* Entry i: 0 ".", 1 "..", 2.. the volumes; off is the next one. */
-	for (i = off; i < (off_t)f->store->nr_volumes + 2; i++) {
+	/* Entry i: 0 ".", 1 "..", 2.. the volumes' slots (free ones
+	 * skipped); off is the next one. */
+	volumes_read_lock(f);
+	for (i = off; i < (off_t)ZPD_MAX_VOLUMES + 2; i++) {
+		struct zpd_volume *v = i < 2 ? NULL : f->store->volumes[i - 2];
 		struct stat st = { 0 };
 		const char *name;
 		size_t n;
@@ -204,10 +265,12 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			name = i == 0 ? "." : "..";
 			st.st_ino = FUSE_ROOT_ID;
 			st.st_mode = S_IFDIR;
-		} else {
-			name = f->store->volumes[i - 2]->name;
-			st.st_ino = f->store->volumes[i - 2]->ino;
+		} else if (v && !v->removing) {
+			name = v->name;
+			st.st_ino = v->ino;
 			st.st_mode = S_IFREG;
+		} else {
+			continue;
 		}
 		n = fuse_add_direntry(req, (char *)w->buf + used, size - used,
 				      name, &st, i + 1);
@@ -215,30 +278,52 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			break;
 		used += n;
 	}
+	volumes_unlock(f);
 	fuse_reply_buf(req, (char *)w->buf, used);
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct zpd_fuse *f = fuse_of(req);
+	struct zpd_volume *v = NULL;
+	int err = 0;
 
-	if (ino == FUSE_ROOT_ID) {
-		fuse_reply_err(req, EISDIR);
-		return;
-	}
-	if (!volume_of(f, ino)) {
-		fuse_reply_err(req, ENOENT);
-		return;
-	}
+	fuse_count(f, opens, 1);
+	volumes_read_lock(f);
+	if (ino == FUSE_ROOT_ID)
+		err = EISDIR;
+	else if (!(v = volume_of(f, ino)))
+		err = ENOENT;
 	/* With atomic O_TRUNC (libfuse asks for it) the truncation comes
 	 * here rather than as a setattr; a volume's size is fixed. */
-	if (fi->flags & O_TRUNC) {
-		fuse_reply_err(req, EPERM);
+	else if (fi->flags & O_TRUNC)
+		err = EPERM;
+	else
+		atomic_fetch_add(&v->users, 1);
+	volumes_unlock(f);
+	if (err) {
+		reply_err(req, err);
 		return;
 	}
+	fi->fh = (uintptr_t)v;
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
-	fuse_reply_open(req, fi);
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		/* The opener was interrupted: no release will come. */
+		atomic_fetch_sub(&v->users, 1);
+	}
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct zpd_volume *v = (struct zpd_volume *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	fuse_count(fuse_of(req), releases, 1);
+	if (v)
+		atomic_fetch_sub(&v->users, 1);
+	fuse_reply_err(req, 0);
 }
 
 /*
@@ -247,21 +332,23 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
  * returned.
  */
 static struct zpd_volume *start_io(fuse_req_t req, fuse_ino_t ino, off_t off,
-				   off_t len, struct zpd_worker **w)
+				   off_t len, struct fuse_file_info *fi,
+				   struct zpd_worker **w)
 {
 	struct zpd_fuse *f = fuse_of(req);
-	struct zpd_volume *v = volume_of(f, ino);
+	struct zpd_volume *v = fi ? (struct zpd_volume *)(uintptr_t)fi->fh
+				  : NULL;
 	int err = 0;
 
 	*w = NULL;
 	if (!v)
-		err = ino == FUSE_ROOT_ID ? EISDIR : ENOENT;
+		err = ino == FUSE_ROOT_ID ? EISDIR : EBADF;
 	else if (off < 0 || len <= 0)
 		err = EINVAL;
 	else if (!(*w = zpd_worker_get(f->store)))
 		err = EAGAIN;
 	if (err) {
-		fuse_reply_err(req, err);
+		reply_err(req, err);
 		return NULL;
 	}
 	return v;
@@ -272,16 +359,18 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct zpd_fuse *f = fuse_of(req);
 	struct zpd_worker *w;
-	struct zpd_volume *v = start_io(req, ino, off, 1, &w);
+	struct zpd_volume *v = start_io(req, ino, off, 1, fi, &w);
 	ssize_t n;
 
-	(void)fi;
+	fuse_count(f, reads, 1);
 	if (!v)
 		return;
 	n = zpd_volume_read(v, w, w->buf, ZP_MIN(size, w->buf_size),
 			    (uint64_t)off);
+	if (n > 0)
+		fuse_count(f, read_bytes, n);
 	if (n < 0) {
-		fuse_reply_err(req, (int)-n);
+		reply_err(req, (int)-n);
 	} else if (f->cfg->splice) {
 		/* libfuse splices only what goes through fuse_reply_data. */
 		struct fuse_bufvec bv = FUSE_BUFVEC_INIT((size_t)n);
@@ -298,24 +387,32 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 {
 	struct zpd_fuse *f = fuse_of(req);
 	struct zpd_worker *w;
-	struct zpd_volume *v = start_io(req, ino, off, 1, &w);
+	struct zpd_volume *v = start_io(req, ino, off, 1, fi, &w);
 	struct zpd_early_write ew;
 	ssize_t n;
 	int nid;
 
-	(void)fi;
+	fuse_count(f, writes, 1);
 	if (!v)
 		return;
 	nid = zpd_request_node(f->store, w, v, fuse_req_ctx(req)->pid);
 	if (zpd_volume_write_early(v, (uint64_t)off, size, nid, &ew)) {
+		/* The writer may close the file once it has the reply:
+		 * the volume stays in use until the block is stored. */
+		atomic_fetch_add(&v->users, 1);
 		/* buf stays this thread's until it takes the next request. */
 		fuse_reply_write(req, size);
 		zpd_volume_write_finish(&ew, w, buf);
+		atomic_fetch_sub(&v->users, 1);
+		fuse_count(f, early_writes, 1);
+		fuse_count(f, write_bytes, size);
 		return;
 	}
 	n = zpd_volume_write(v, w, buf, size, (uint64_t)off, nid);
+	if (n > 0)
+		fuse_count(f, write_bytes, n);
 	if (n < 0)
-		fuse_reply_err(req, (int)-n);
+		reply_err(req, (int)-n);
 	else
 		fuse_reply_write(req, (size_t)n);
 }
@@ -325,10 +422,10 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 {
 	struct zpd_fuse *f = fuse_of(req);
 	struct zpd_worker *w;
-	struct zpd_volume *v = start_io(req, ino, offset, length, &w);
+	struct zpd_volume *v = start_io(req, ino, offset, length, fi, &w);
 	int nid, ret;
 
-	(void)fi;
+	fuse_count(f, fallocates, 1);
 	if (!v)
 		return;
 	switch (mode) {
@@ -359,7 +456,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 		ret = -EOPNOTSUPP;
 		break;
 	}
-	fuse_reply_err(req, -ret);
+	reply_err(req, -ret);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -371,6 +468,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	uint64_t capacity = store->limit_pages, used;
 
 	(void)ino;
+	fuse_count(f, getattrs, 1);
 	used = ZP_MIN((uint64_t)zp_pool_total_pages(store->pool), capacity);
 	if (store->slots) {
 		capacity += shr_slots_total(store->slots);
@@ -406,20 +504,20 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode, dev_t rdev)
 {
 	(void)parent, (void)name, (void)mode, (void)rdev;
-	fuse_reply_err(req, EPERM);
+	reply_err(req, EPERM);
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode)
 {
 	(void)parent, (void)name, (void)mode;
-	fuse_reply_err(req, EPERM);
+	reply_err(req, EPERM);
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	(void)parent, (void)name;
-	fuse_reply_err(req, EPERM);
+	reply_err(req, EPERM);
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -427,28 +525,28 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      unsigned int flags)
 {
 	(void)parent, (void)name, (void)newparent, (void)newname, (void)flags;
-	fuse_reply_err(req, EPERM);
+	reply_err(req, EPERM);
 }
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		    const char *newname)
 {
 	(void)ino, (void)newparent, (void)newname;
-	fuse_reply_err(req, EPERM);
+	reply_err(req, EPERM);
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 		       const char *name)
 {
 	(void)link, (void)parent, (void)name;
-	fuse_reply_err(req, EPERM);
+	reply_err(req, EPERM);
 }
 
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      mode_t mode, struct fuse_file_info *fi)
 {
 	(void)parent, (void)name, (void)mode, (void)fi;
-	fuse_reply_err(req, EPERM);
+	reply_err(req, EPERM);
 }
 
 static const struct fuse_lowlevel_ops zpd_fuse_ops = {
@@ -461,7 +559,7 @@ static const struct fuse_lowlevel_ops zpd_fuse_ops = {
 	.read = op_read,
 	.write = op_write,
 	.flush = op_ok,
-	.release = op_ok,
+	.release = op_release,
 	.fsync = op_fsync,
 	.fallocate = op_fallocate,
 	.statfs = op_statfs,
@@ -531,6 +629,18 @@ int zpd_fuse_run(struct zpd_fuse *f)
 void zpd_fuse_stop(struct zpd_fuse *f)
 {
 	zpd_loop_stop(f->loop);
+}
+
+void zpd_fuse_forget(struct zpd_fuse *f, const char *name)
+{
+	int ret = fuse_lowlevel_notify_inval_entry(f->se, FUSE_ROOT_ID, name,
+						   strlen(name));
+
+	/* -ENOENT: the kernel had nothing cached under that name. */
+	if (ret && ret != -ENOENT)
+		zpd_log(LOG_WARNING,
+			"cannot drop '%s' from the kernel's cache of %s: %s",
+			name, f->cfg->mountpoint, strerror(-ret));
 }
 
 void zpd_fuse_destroy(struct zpd_fuse *f)

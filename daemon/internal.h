@@ -34,6 +34,7 @@
 #include "pool/pool.h"
 #include "shrinker/shrinker.h"
 #include "zp-compiler.h"
+#include "zp-proto.h"
 
 /* ---------------------------------------------------------------------------
  * config.c
@@ -42,7 +43,7 @@
  *
  *   # comment (also ';'), blank lines ignored
  *   [daemon]
- *   mountpoint = /run/zpoold
+ *   mountpoint = /run/zpoold/volumes
  *   [pool]
  *   compressor = lz4
  *   [volume swap0]
@@ -63,7 +64,7 @@
 #define ZPD_ERR_MAX (PATH_MAX + 1024)
 
 #define ZPD_DEFAULT_CONFIG "/etc/zpoold.conf"
-#define ZPD_DEFAULT_MOUNTPOINT "/run/zpoold"
+#define ZPD_DEFAULT_MOUNTPOINT "/run/zpoold/volumes"
 
 /* A volume name is a file name at the mount point: letters, digits, '-',
  * '_' and '.', not starting with '.', at most this long. */
@@ -130,6 +131,9 @@ struct zpd_config {
 	bool swapoff_on_stop;     /* swapoff our volumes on SIGTERM */
 	uint64_t reserve;         /* bytes of pool memory kept ready */
 	int log_level;            /* syslog priority: 3 err .. 7 debug */
+	char control_socket[PATH_MAX]; /* "" for none */
+	char control_group[33];   /* "" for the daemon's own */
+	unsigned int control_timeout; /* seconds */
 
 	/* [pool] */
 	struct comp_spec compressor;
@@ -169,6 +173,16 @@ void zpd_config_defaults(struct zpd_config *cfg);
  */
 int zpd_config_load(struct zpd_config *cfg, const char *path, char *err,
 		    size_t errlen);
+
+/* Apply one "section.key=value" as zpd_config_set() does, with messages
+ * that start with origin instead of the command line's. */
+int zpd_config_assign(struct zpd_config *cfg, const char *assignment,
+		      const char *origin, char *err, size_t errlen);
+
+/* The value of "section.key" (not a volume's) as the file format writes
+ * it, into buf. 0 or -ENOENT for an unknown key. */
+int zpd_config_get(const struct zpd_config *cfg, const char *name, char *buf,
+		   size_t len);
 
 /* Parse configuration text as if it were a file named origin. */
 int zpd_config_parse(struct zpd_config *cfg, const char *text,
@@ -236,6 +250,7 @@ enum {
 	ZPD_AGE_REF = 1u << 0,  /* read or written since the shrinker looked:
 				 * earns a second chance */
 	ZPD_AGE_IDLE = 1u << 1, /* untouched since the last idle pass */
+	ZPD_AGE_MARK = 1u << 2, /* untouched since zpd_wb_mark() */
 };
 
 /*
@@ -261,27 +276,32 @@ struct zpd_entry {
 /* Twice a zram table entry: the LRU links are the other half. */
 _Static_assert(sizeof(struct zpd_entry) == 32, "entry size");
 
-/* Per-volume counters, X(name, description). Exact; updated with relaxed
- * atomics outside the stripe locks. */
+/* Per-volume statistics, X(name, kind, description): counters, which
+ * reset-stats zeroes, and gauges. Exact; updated with relaxed atomics
+ * outside the stripe locks. */
 #define ZPD_VOLUME_STAT_FIELDS(X)                                               \
-	X(reads, "read requests")                                              \
-	X(writes, "write requests")                                            \
-	X(discards, "punch-hole and zero-range requests")                     \
-	X(bytes_read, "bytes read")                                            \
-	X(bytes_written, "bytes written")                                      \
-	X(blocks_same, "blocks held as a same-filled word")                    \
-	X(blocks_raw, "blocks held uncompressed in the pool")                  \
-	X(blocks_compressed, "blocks held compressed in the pool")             \
-	X(blocks_disk, "blocks held in the backing store")                     \
-	X(stored_bytes, "bytes of the pool objects of this volume")            \
-	X(partial_writes, "block writes that merged with the old contents")    \
-	X(write_errors, "writes that failed: no room in the pool or on disk, " \
-			"or a partial write onto an unreadable block")         \
-	X(read_errors, "block reads that found a corrupt object or a disk "   \
-		       "error")
+	X(reads, ZP_STAT_COUNTER, "read requests")                             \
+	X(writes, ZP_STAT_COUNTER, "write requests")                           \
+	X(discards, ZP_STAT_COUNTER, "punch-hole and zero-range requests")     \
+	X(bytes_read, ZP_STAT_COUNTER, "bytes read")                           \
+	X(bytes_written, ZP_STAT_COUNTER, "bytes written")                     \
+	X(blocks_same, ZP_STAT_GAUGE, "blocks held as a same-filled word")     \
+	X(blocks_raw, ZP_STAT_GAUGE, "blocks held uncompressed in the pool")   \
+	X(blocks_compressed, ZP_STAT_GAUGE,                                    \
+	  "blocks held compressed in the pool")                                \
+	X(blocks_disk, ZP_STAT_GAUGE, "blocks held in the backing store")      \
+	X(stored_bytes, ZP_STAT_GAUGE,                                         \
+	  "bytes of the pool objects of this volume")                          \
+	X(partial_writes, ZP_STAT_COUNTER,                                     \
+	  "block writes that merged with the old contents")                    \
+	X(write_errors, ZP_STAT_COUNTER,                                       \
+	  "writes that failed: no room in the pool or on disk, or a partial "  \
+	  "write onto an unreadable block")                                    \
+	X(read_errors, ZP_STAT_COUNTER,                                        \
+	  "block reads that found a corrupt object or a disk error")
 
 struct zpd_volume_stats {
-#define ZPD_STAT_MEMBER(name, desc) uint64_t name;
+#define ZPD_STAT_MEMBER(name, kind, desc) uint64_t name;
 	ZPD_VOLUME_STAT_FIELDS(ZPD_STAT_MEMBER)
 #undef ZPD_STAT_MEMBER
 };
@@ -316,6 +336,28 @@ struct zpd_store_stats {
 #undef ZPD_STAT_MEMBER
 };
 
+/* FUSE requests, per worker, X(name, description). Exact. */
+#define ZPD_FUSE_STAT_FIELDS(X)                                                 \
+	X(lookups, "name lookups")                                             \
+	X(getattrs, "attribute requests (getattr, setattr, statfs)")           \
+	X(readdirs, "directory reads")                                         \
+	X(opens, "opens of a volume")                                          \
+	X(releases, "closes of a volume")                                      \
+	X(reads, "read requests")                                              \
+	X(writes, "write requests")                                            \
+	X(early_writes, "one-block writes answered before they were "          \
+			"compressed")                                          \
+	X(fallocates, "fallocate requests (discards, zeroing)")                \
+	X(errors, "requests answered with an error")                           \
+	X(read_bytes, "bytes read")                                            \
+	X(write_bytes, "bytes written")
+
+struct zpd_fuse_stats {
+#define ZPD_STAT_MEMBER(name, desc) uint64_t name;
+	ZPD_FUSE_STAT_FIELDS(ZPD_STAT_MEMBER)
+#undef ZPD_STAT_MEMBER
+};
+
 /* Per-thread working memory of the data path, made before any request. */
 struct zpd_worker {
 	struct comp_ctx *comp;
@@ -327,6 +369,10 @@ struct zpd_worker {
 	size_t buf_size;
 	struct zpd_store *store;
 	struct zpd_worker *next; /* on the store's free list */
+	struct zpd_worker *all_next; /* on store->all_workers, fixed */
+	/* FUSE requests this worker served; written by its thread with
+	 * relaxed atomics, read by the statistics. */
+	struct zpd_fuse_stats fuse;
 	/* node.c: a few recent pids and the node each resolved to */
 	struct zpd_pid_cache {
 		pid_t pid;
@@ -348,6 +394,12 @@ struct zpd_volume {
 	struct zpd_store *store;
 	uint64_t ino;       /* inode number at the mount point */
 	unsigned int id;    /* position in store->volumes[] */
+	/* Open files and requests in flight past their reply (early
+	 * writes): a volume with users is not removed. */
+	atomic_uint users;
+	/* Being removed: no longer found by name or inode. Set under the
+	 * write lock of store->volumes_lock. */
+	bool removing;
 };
 
 struct zpd_store {
@@ -355,12 +407,21 @@ struct zpd_store {
 	/* The algorithm new blocks get; changes at run time. Read with
 	 * zpd_store_compressor(). */
 	_Atomic uint32_t compressor; /* backend << 16 | (level & 0xffff) */
-	unsigned int nr_volumes;
+	/* The volumes, one slot each (NULL: free). Looking one up, and
+	 * walking them, holds volumes_lock for reading; adding, marking for
+	 * removal and freeing one holds it for writing. An open file keeps
+	 * its volume (zpd_volume->users) without the lock. */
+	pthread_rwlock_t volumes_lock;
+	atomic_uint nr_volumes;
 	struct zpd_volume *volumes[ZPD_MAX_VOLUMES];
+	/* Volumes a slot has held: part of the inode, so that a stale inode
+	 * of a removed volume never finds its successor. */
+	uint32_t generation[ZPD_MAX_VOLUMES];
 	/* Workers made at start; a thread takes one for its life. */
 	pthread_key_t worker_key;
 	pthread_mutex_t workers_lock;
 	struct zpd_worker *free_workers; /* protected by workers_lock */
+	struct zpd_worker *all_workers;  /* every worker, by all_next */
 	unsigned int nr_workers;
 	/* Requests per node their writes resolved to (node.c). */
 	_Atomic uint64_t node_requests[ZP_MAX_NODES];
@@ -371,15 +432,18 @@ struct zpd_store {
 
 	/* writeback.c: the pool limit, the LRU lists and the backing store */
 	struct shr_lru lru[ZP_MAX_NODES]; /* blocks in the pool, per node */
-	uint64_t limit_pages;     /* the pool's limit */
-	uint64_t accept_pages;    /* stores go to the pool again below this */
-	uint64_t node_limit_pages, node_accept_pages; /* 0: none */
+	/* The limits change at run time (zpd_wb_set_limits()). */
+	_Atomic uint64_t limit_pages;  /* the pool's limit */
+	_Atomic uint64_t accept_pages; /* stores go to the pool again below */
+	_Atomic uint64_t node_limit_pages, node_accept_pages; /* 0: none */
 	atomic_bool full;         /* the limit was hit, not yet accepting */
 	enum zpd_victims victims;
 	struct shr_backing *backing; /* NULL: none */
 	struct shr_slots *slots;
 	struct zpd_wb *wb;        /* writeback.c's own state */
 	struct zpd_store_stats stats;
+	/* stats.c: the compressors' counters at the last reset */
+	struct comp_stats comp_base;
 };
 
 /* Make the store: the pool, the volumes of cfg and nr_workers workers. */
@@ -387,7 +451,25 @@ int zpd_store_create(const struct zpd_config *cfg, unsigned int nr_workers,
 		     struct zpd_store **out, char *err, size_t errlen);
 void zpd_store_destroy(struct zpd_store *store);
 
+/* The live volume of that name, or NULL. Caller holds volumes_lock. */
 struct zpd_volume *zpd_store_volume(struct zpd_store *store, const char *name);
+
+/*
+ * Add a volume while the daemon runs (the checks of the configuration
+ * file are the caller's). 0, or -errno with a message: -EEXIST for a name
+ * taken, -ENOSPC when ZPD_MAX_VOLUMES exist, -ENOMEM.
+ */
+int zpd_store_add_volume(struct zpd_store *store,
+			 const struct zpd_volume_conf *vc,
+			 struct zpd_volume **out, char *err, size_t errlen);
+
+/*
+ * Remove a volume and free its blocks. -ENOENT when there is none of that
+ * name, -EBUSY (nothing changed) while it has users. The name is free
+ * again when this returns 0.
+ */
+int zpd_store_remove_volume(struct zpd_store *store, const char *name,
+			    char *err, size_t errlen);
 
 /* Housekeeping for a timer: compact the pool when its pages hold much more
  * than its objects need, and give free pages above the reserve back. */
@@ -528,16 +610,39 @@ int zpd_wb_load(struct zpd_store *store, struct zpd_worker *w,
 /* Give back the disk space of an entry that left the index. */
 void zpd_wb_release(struct zpd_store *store, const struct zpd_entry *e);
 
+/* Wait for a writeback in progress to end: afterwards no batch holds a
+ * block taken from a list before the call. */
+void zpd_wb_quiesce(struct zpd_store *store);
+
+/* Which blocks zpd_writeback() takes. */
+enum zpd_wb_mode {
+	ZPD_WB_LRU,    /* the oldest, with the second chance */
+	ZPD_WB_IDLE,   /* an idle pass: those untouched since the last one,
+			* marking the others (see writeback.c) */
+	ZPD_WB_MARKED, /* those untouched since zpd_wb_mark() */
+};
+
 /*
  * Write back up to pages blocks from node nid's list (-1: every node,
- * fullest first), in batches; idle: only blocks untouched since the
- * previous idle pass (see writeback.c). Returns the blocks written back,
- * or -errno when none could be (-ENOSPC: no backing store or it is full;
- * -EIO: the disk failed). With whole-zspage victims a batch may go past
- * pages to empty a zspage. One caller at a time runs; others wait.
+ * fullest first), in batches, chosen by mode. Returns the blocks written
+ * back, or -errno when none could be (-ENOSPC: no backing store or it is
+ * full; -EIO: the disk failed). With whole-zspage victims a batch may go
+ * past pages to empty a zspage. One caller at a time runs; others wait.
  */
 long zpd_writeback(struct zpd_store *store, int nid, uint64_t pages,
-		   bool idle);
+		   enum zpd_wb_mode mode);
+
+/* Mark every block in the pool, for a later ZPD_WB_MARKED writeback that
+ * takes those not read or written since. Returns how many. */
+uint64_t zpd_wb_mark(struct zpd_store *store);
+
+/* Apply cfg's limits (max_pool_percent, max_pool_size,
+ * accept_threshold_percent, max_node_size) to a running store, waking the
+ * shrinker if the pool is now over them. */
+void zpd_wb_set_limits(struct zpd_store *store, const struct zpd_config *cfg);
+
+/* Change idle writeback's period (0: off) of a running shrinker. */
+void zpd_wb_set_idle(struct zpd_store *store, unsigned int seconds);
 
 /* Start and stop the shrinker thread (limit, pressure, idle and per-node
  * targets). 0 or -errno with a message. */
@@ -555,6 +660,10 @@ void zpd_store_stats(const struct zpd_store *store,
 void zpd_stats_walk(struct zpd_store *store,
 		    void (*fn)(const char *name, uint64_t value, void *arg),
 		    void *arg);
+
+/* Zero every counter (reset-stats); gauges keep their values. Called by
+ * the thread that walks the statistics. */
+void zpd_stats_reset(struct zpd_store *store);
 
 /* ---------------------------------------------------------------------------
  * node.c
@@ -600,6 +709,10 @@ void zpd_notify_watchdog(void);
  * (-errno, message in err); the others are logged warnings. */
 int zpd_safety_setup(const struct zpd_config *cfg, char *err, size_t errlen);
 
+/* Make directory path and its missing parents (mode 0755). 0 or -errno
+ * with a message naming the directory that could not be made. */
+int zpd_make_dirs(const char *path, char *err, size_t errlen);
+
 /* The /dev/loopN devices whose backing file is path, as a NUL-separated
  * list in buf; returns how many. */
 int zpd_loops_of(const char *path, char *buf, size_t len);
@@ -612,6 +725,114 @@ bool zpd_is_swap(const char *dev);
  * there was none, -EBUSY if a live file system is mounted there, another
  * -errno if a stale one could not be detached. */
 int zpd_clean_stale_mount(const char *mountpoint);
+
+/* ---------------------------------------------------------------------------
+ * control.c
+ *
+ * The control socket (common/zp-proto.h), served by the main thread's
+ * libev loop, and a job thread for commands that take long.
+ * ------------------------------------------------------------------------ */
+
+struct ev_loop;
+struct zpd_control;
+struct zpd_fuse;
+
+/* What the commands work on. */
+struct zpd_ctl_env {
+	struct zpd_store *store;
+	struct zpd_config *cfg; /* the running configuration */
+	struct zpd_fuse *fuse;
+	int nr_nodes;           /* of the machine */
+};
+
+/* A reply being built: records, or an error message. */
+struct zpd_reply {
+	char *buf; /* "name value\n" records */
+	size_t len, cap;
+	bool oom;  /* a record did not fit in memory */
+	char msg[1024]; /* the message of an error reply */
+	double later;   /* ZPD_CMD_LATER: seconds until the next stage */
+};
+
+/* Add a record "name value" (the value formatted, kept on its line). */
+void zpd_reply_add(struct zpd_reply *r, const char *name, const char *fmt,
+		   ...) zp_printf(3, 4);
+void zpd_reply_u64(struct zpd_reply *r, const char *name, uint64_t value);
+/* Set the message of an error reply; returns code. */
+int zpd_reply_error(struct zpd_reply *r, enum zp_proto_error code,
+		    const char *fmt, ...) zp_printf(3, 4);
+void zpd_reply_free(struct zpd_reply *r);
+
+/* Listen at cfg->control_socket (nothing when it is empty) on loop. 0 or
+ * -errno with a message. */
+int zpd_control_start(struct ev_loop *loop, struct zpd_ctl_env *env,
+		      struct zpd_control **out, char *err, size_t errlen);
+/* Close every connection and the socket; waits for a job in progress. */
+void zpd_control_stop(struct zpd_control *ctl);
+
+/* ---------------------------------------------------------------------------
+ * commands.c
+ *
+ * What each command of the protocol does.
+ * ------------------------------------------------------------------------ */
+
+/* zpd_command_run() wants to run again, stage + 1, after r->later
+ * seconds. */
+#define ZPD_CMD_LATER (-1)
+
+/* Whether the command may take long: it then runs in the job thread. */
+bool zpd_command_slow(const struct zp_request *req);
+
+/* Run a parsed and permitted request (stage 0, then the next stages it
+ * asks for): 0 with the reply's records in r, an error code (enum
+ * zp_proto_error) with its message in r, or ZPD_CMD_LATER. */
+int zpd_command_run(struct zpd_ctl_env *env, const struct zp_request *req,
+		    unsigned int stage, struct zpd_reply *r);
+
+/* ---------------------------------------------------------------------------
+ * swapdev.c
+ *
+ * A volume as swap: the swap area's header, loop devices, swapon and
+ * swapoff. Messages name the device or file and say what to do.
+ * ------------------------------------------------------------------------ */
+
+/* Bytes of the longest loop device path ("/dev/loop1048575"). */
+#define ZPD_DEV_MAX 32
+
+/*
+ * Fill page (4096 bytes) with the header of a version 1 swap area for a
+ * device of size bytes, as mkswap(8) writes it: every page after the
+ * first usable, a random UUID, label (at most 16 bytes; NULL or "" for
+ * none). -EINVAL (message in err) when size holds fewer than 10 pages or
+ * more than the header can count.
+ */
+int zpd_swap_header(void *page, uint64_t size, const char *label, char *err,
+		    size_t errlen);
+
+/*
+ * Attach the file at path to a free loop device (LOOP_CONFIGURE:
+ * read-write, direct I/O when dio, not autoclear); its path ("/dev/loopN")
+ * goes to dev (ZPD_DEV_MAX bytes). 0 or -errno with a message.
+ */
+int zpd_loopdev_attach(const char *path, bool dio, char *dev, char *err,
+		       size_t errlen);
+
+/* Detach a loop device. 0 or -errno with a message (-EBUSY when it is
+ * swap or mounted). */
+int zpd_loopdev_detach(const char *dev, char *err, size_t errlen);
+
+/* swapon(2) on dev: priority 0..32767, or -1 for the kernel's choice;
+ * discard asks for discards of freed swap pages. 0 or -errno with a
+ * message. */
+int zpd_swap_on(const char *dev, int priority, bool discard, char *err,
+		size_t errlen);
+
+/* swapoff(2) on dev (its pages come back in first). 0 or -errno with a
+ * message. */
+int zpd_swap_off(const char *dev, char *err, size_t errlen);
+
+/* The priority of dev in /proc/swaps, or INT_MIN when it is not swap. */
+int zpd_swap_priority(const char *dev);
 
 /* ---------------------------------------------------------------------------
  * fuse.c
@@ -627,6 +848,10 @@ int zpd_fuse_start(struct zpd_store *store, const struct zpd_config *cfg,
 int zpd_fuse_run(struct zpd_fuse *f);
 /* Make zpd_fuse_run() return and unmount. */
 void zpd_fuse_stop(struct zpd_fuse *f);
+/* Make the kernel forget what it cached under name at the mount point
+ * (a volume removed or added). Call it holding no daemon lock: the
+ * kernel may wait for requests in progress in the directory. */
+void zpd_fuse_forget(struct zpd_fuse *f, const char *name);
 void zpd_fuse_destroy(struct zpd_fuse *f);
 
 /* ---------------------------------------------------------------------------

@@ -57,6 +57,8 @@ struct daemon {
 	struct ev_loop *loop;
 	ev_signal sigterm, sigint, sigusr1;
 	ev_timer status, watchdog, maintain;
+	struct zpd_ctl_env env;
+	struct zpd_control *control;
 };
 
 static void usage(FILE *out)
@@ -93,15 +95,19 @@ static void status_line(struct daemon *d, char *buf, size_t len)
 	uint64_t pages = zp_pool_total_pages(d->store->pool);
 	unsigned int i;
 
-	for (i = 0; i < d->store->nr_volumes; i++) {
+	pthread_rwlock_rdlock(&d->store->volumes_lock);
+	for (i = 0; i < ZPD_MAX_VOLUMES; i++) {
 		struct zpd_volume_stats st;
 
+		if (!d->store->volumes[i])
+			continue;
 		zpd_volume_stats(d->store->volumes[i], &st);
 		written += (st.blocks_same + st.blocks_raw +
 			    st.blocks_compressed) *
 			   ZPD_BLOCK_SIZE;
 		stored += st.stored_bytes;
 	}
+	pthread_rwlock_unlock(&d->store->volumes_lock);
 	snprintf(buf, len,
 		 "%u volume%s at %s; %.1f MiB of blocks in %.1f MiB of pool "
 		 "(%.1f MiB compressed)",
@@ -143,12 +149,16 @@ static bool may_stop(struct daemon *d)
 	bool ok = true;
 	unsigned int i;
 
-	for (i = 0; i < d->store->nr_volumes; i++) {
+	/* Volumes are removed only by the control thread, which is stopped
+	 * once the daemon may stop: the list holds still. */
+	for (i = 0; i < ZPD_MAX_VOLUMES; i++) {
 		struct zpd_volume *v = d->store->volumes[i];
 		char path[PATH_MAX + ZPD_VOLUME_NAME_MAX + 2], loops[1024];
 		const char *dev;
 		int n;
 
+		if (!v)
+			continue;
 		snprintf(path, sizeof(path), "%s/%s", d->cfg.mountpoint,
 			 v->name);
 		n = zpd_loops_of(path, loops, sizeof(loops));
@@ -249,21 +259,12 @@ static void stop_fuse(struct daemon *d)
 
 static int make_mountpoint(const char *path, char *err, size_t errlen)
 {
-	char buf[PATH_MAX], *p;
 	struct stat st;
 	int ret;
 
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) && errno != EEXIST)
-			goto fail;
-		*p = '/';
-	}
-	if (mkdir(buf, 0755) && errno != EEXIST)
-		goto fail;
+	ret = zpd_make_dirs(path, err, errlen);
+	if (ret)
+		return ret;
 	if (stat(path, &st) == 0 && !S_ISDIR(st.st_mode)) {
 		snprintf(err, errlen, "cannot mount at '%s': %s", path,
 			 strerror(ENOTDIR));
@@ -289,12 +290,6 @@ static int make_mountpoint(const char *path, char *err, size_t errlen)
 			"'%s'",
 			path);
 	return 0;
-
-fail:
-	ret = -errno;
-	snprintf(err, errlen, "cannot make mount point '%s': %s", buf,
-		 strerror(errno));
-	return ret;
 }
 
 enum { OPT_CHECK = 256, OPT_HELP_CONFIG };
@@ -440,7 +435,9 @@ int main(int argc, char **argv)
 		goto fail;
 	if (make_mountpoint(d.cfg.mountpoint, err, sizeof(err)))
 		goto fail;
-	if (zpd_store_create(&d.cfg, d.cfg.threads + 2, &d.store, err,
+	/* A worker for each FUSE thread, the control thread and two
+	 * spare. */
+	if (zpd_store_create(&d.cfg, d.cfg.threads + 3, &d.store, err,
 			     sizeof(err)))
 		goto fail;
 	if (zpd_shrinker_start(d.store, &d.cfg, err, sizeof(err)))
@@ -484,13 +481,23 @@ int main(int argc, char **argv)
 		ev_timer_start(d.loop, &d.watchdog);
 	}
 
+	d.env.store = d.store;
+	d.env.cfg = &d.cfg;
+	d.env.fuse = d.fuse;
+	d.env.nr_nodes = numa_available() < 0 ? 1 : numa_max_node() + 1;
+	if (zpd_control_start(d.loop, &d.env, &d.control, err, sizeof(err)))
+		goto fail_loop;
+
 	status_line(&d, status, sizeof(status));
-	zpd_log(LOG_INFO, "ready: %s", status);
+	zpd_log(LOG_INFO, "ready: %s%s%s", status,
+		d.control ? "; control socket " : "",
+		d.control ? d.cfg.control_socket : "");
 	zpd_notify_ready(status);
 	ev_run(d.loop, 0);
 
 	zpd_notify_stopping();
 	zpd_log(LOG_INFO, "stopping");
+	zpd_control_stop(d.control);
 	stop_fuse(&d);
 	zpd_fuse_destroy(d.fuse);
 	zpd_store_destroy(d.store);
@@ -498,6 +505,8 @@ int main(int argc, char **argv)
 	zpd_log(LOG_INFO, "stopped");
 	return 0;
 
+fail_loop:
+	ev_loop_destroy(d.loop);
 fail_thread:
 	stop_fuse(&d);
 fail_fuse:

@@ -122,7 +122,7 @@ int zpd_request_node(struct zpd_store *store, struct zpd_worker *w,
 {
 	int node;
 
-	switch (store->node_hint) {
+	switch (__atomic_load_n(&store->node_hint, __ATOMIC_RELAXED)) {
 	case ZPD_HINT_VOLUME:
 		if (v->node >= 0) {
 			node = v->node;

@@ -25,7 +25,7 @@ static int journal = -1; /* unknown until the first message */
 
 void zpd_log_set_level(int priority)
 {
-	log_level = priority;
+	__atomic_store_n(&log_level, priority, __ATOMIC_RELAXED);
 }
 
 /* Whether stderr is the journal: JOURNAL_STREAM is "device:inode" of it. */
@@ -53,7 +53,7 @@ void zpd_log(int priority, const char *fmt, ...)
 	char line[1024];
 	va_list ap;
 
-	if (priority > log_level)
+	if (priority > __atomic_load_n(&log_level, __ATOMIC_RELAXED))
 		return;
 	if (journal < 0)
 		journal = stderr_is_journal();

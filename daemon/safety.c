@@ -84,6 +84,30 @@ int zpd_safety_setup(const struct zpd_config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+int zpd_make_dirs(const char *path, char *err, size_t errlen)
+{
+	char buf[PATH_MAX], *p;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (p = buf + 1;; p++) {
+		if (*p && *p != '/')
+			continue;
+		bool last = !*p;
+
+		*p = '\0';
+		if (mkdir(buf, 0755) && errno != EEXIST) {
+			int ret = -errno;
+
+			snprintf(err, errlen, "cannot make directory '%s': %s",
+				 buf, strerror(errno));
+			return ret;
+		}
+		if (last)
+			return 0;
+		*p = '/';
+	}
+}
+
 /* Read a sysfs attribute into buf, without its newline. */
 static int read_attr(const char *path, char *buf, size_t len)
 {

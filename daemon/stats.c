@@ -8,10 +8,16 @@
  *   pool.NAME          the pool's (ZP_POOL_STAT_FIELDS)
  *   nodeN.NAME         per node: the pool's (ZP_NODE_STAT_FIELDS), the
  *                      LRU length, requests resolved there
+ *   compressor.NAME    the compressors' counters (COMP_STAT_FIELDS),
+ *                      summed over the worker threads
+ *   fuse.NAME          the FUSE front end's (ZPD_FUSE_STAT_FIELDS), summed
+ *                      over the worker threads
  *   volume.VOLUME.NAME per volume (ZPD_VOLUME_STAT_FIELDS)
  *
  * Counters are read with relaxed atomics, each exact, the set not one
- * instant's.
+ * instant's. zpd_stats_reset() zeroes the counters and leaves the gauges;
+ * the compressors' counters belong to their threads, so for them it keeps
+ * a baseline that later walks subtract.
  */
 #include <stdio.h>
 
@@ -39,10 +45,39 @@ static void walk_descs(stat_fn fn, void *arg, const char *prefix,
 					 desc[i].offset));
 }
 
+/* The compressors' counters since the last reset. */
+static void comp_totals(struct zpd_store *store, struct comp_stats *out)
+{
+	struct zpd_worker *w;
+
+	*out = (struct comp_stats){ 0 };
+	for (w = store->all_workers; w; w = w->all_next) {
+		struct comp_stats one;
+
+		comp_ctx_stats(w->comp, &one);
+		comp_stats_add(out, &one);
+	}
+}
+
+static void fuse_totals(struct zpd_store *store, struct zpd_fuse_stats *out)
+{
+	struct zpd_worker *w;
+
+	*out = (struct zpd_fuse_stats){ 0 };
+	for (w = store->all_workers; w; w = w->all_next) {
+#define ZPD_STAT_SUM(name, desc)                                                \
+	out->name += __atomic_load_n(&w->fuse.name, __ATOMIC_RELAXED);
+		ZPD_FUSE_STAT_FIELDS(ZPD_STAT_SUM)
+#undef ZPD_STAT_SUM
+	}
+}
+
 void zpd_stats_walk(struct zpd_store *store, stat_fn fn, void *arg)
 {
 	struct zpd_store_stats ss;
 	struct zp_pool_stats ps;
+	struct comp_stats cs;
+	struct zpd_fuse_stats fs;
 	char prefix[ZPD_VOLUME_NAME_MAX + 16];
 	unsigned int i;
 	int nid;
@@ -78,14 +113,63 @@ void zpd_stats_walk(struct zpd_store *store, stat_fn fn, void *arg)
 					  memory_order_relaxed));
 	}
 
-	for (i = 0; i < store->nr_volumes; i++) {
+	comp_totals(store, &cs);
+#define ZPD_STAT_EMIT(name, desc)                                               \
+	emit(fn, arg, "compressor", #name, cs.name - store->comp_base.name);
+	COMP_STAT_FIELDS(ZPD_STAT_EMIT)
+#undef ZPD_STAT_EMIT
+	fuse_totals(store, &fs);
+#define ZPD_STAT_EMIT(name, desc) emit(fn, arg, "fuse", #name, fs.name);
+	ZPD_FUSE_STAT_FIELDS(ZPD_STAT_EMIT)
+#undef ZPD_STAT_EMIT
+
+	pthread_rwlock_rdlock(&store->volumes_lock);
+	for (i = 0; i < ZPD_MAX_VOLUMES; i++) {
 		struct zpd_volume *v = store->volumes[i];
 		struct zpd_volume_stats vs;
 
+		if (!v || v->removing)
+			continue;
 		zpd_volume_stats(v, &vs);
 		snprintf(prefix, sizeof(prefix), "volume.%s", v->name);
-#define ZPD_STAT_EMIT(name, desc) emit(fn, arg, prefix, #name, vs.name);
+#define ZPD_STAT_EMIT(name, kind, desc) emit(fn, arg, prefix, #name, vs.name);
 		ZPD_VOLUME_STAT_FIELDS(ZPD_STAT_EMIT)
 #undef ZPD_STAT_EMIT
 	}
+	pthread_rwlock_unlock(&store->volumes_lock);
+}
+
+#define zero(field) __atomic_store_n(&(field), 0, __ATOMIC_RELAXED)
+
+void zpd_stats_reset(struct zpd_store *store)
+{
+	struct zpd_worker *w;
+	unsigned int i;
+	int nid;
+
+#define ZPD_STAT_ZERO(name, desc) zero(store->stats.name);
+	ZPD_STORE_STAT_FIELDS(ZPD_STAT_ZERO)
+#undef ZPD_STAT_ZERO
+	zp_pool_reset_counters(store->pool);
+	for (nid = 0; nid < ZP_MAX_NODES; nid++)
+		atomic_store(&store->node_requests[nid], 0);
+	comp_totals(store, &store->comp_base);
+	for (w = store->all_workers; w; w = w->all_next) {
+#define ZPD_STAT_ZERO(name, desc) zero(w->fuse.name);
+		ZPD_FUSE_STAT_FIELDS(ZPD_STAT_ZERO)
+#undef ZPD_STAT_ZERO
+	}
+	pthread_rwlock_rdlock(&store->volumes_lock);
+	for (i = 0; i < ZPD_MAX_VOLUMES; i++) {
+		struct zpd_volume *v = store->volumes[i];
+
+		if (!v)
+			continue;
+#define ZPD_STAT_ZERO(name, kind, desc)                                         \
+	if (kind == ZP_STAT_COUNTER)                                           \
+		zero(v->stats.name);
+		ZPD_VOLUME_STAT_FIELDS(ZPD_STAT_ZERO)
+#undef ZPD_STAT_ZERO
+	}
+	pthread_rwlock_unlock(&store->volumes_lock);
 }

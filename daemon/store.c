@@ -473,7 +473,7 @@ int zpd_volume_discard(struct zpd_volume *v, struct zpd_worker *w,
 
 void zpd_volume_stats(const struct zpd_volume *v, struct zpd_volume_stats *out)
 {
-#define ZPD_STAT_LOAD(name, desc)                                               \
+#define ZPD_STAT_LOAD(name, kind, desc)                                         \
 	out->name = __atomic_load_n(&v->stats.name, __ATOMIC_RELAXED);
 	ZPD_VOLUME_STAT_FIELDS(ZPD_STAT_LOAD)
 #undef ZPD_STAT_LOAD
@@ -633,8 +633,9 @@ static int volume_new(struct zpd_store *store,
 	v->node = vc->node;
 	v->kind = vc->store;
 	v->id = id;
-	/* Inode 1 is the mount point's root. */
-	v->ino = id + 2;
+	/* Inode 1 is the mount point's root; the slot's generation tells
+	 * this volume from the ones the slot held before. */
+	v->ino = 2 + id + (uint64_t)store->generation[id] * ZPD_MAX_VOLUMES;
 	v->index_bytes = ZP_ALIGN_UP(v->nr_blocks * sizeof(struct zpd_entry),
 				     (uint64_t)ZPD_BLOCK_SIZE);
 	v->index = mmap(NULL, v->index_bytes, PROT_READ | PROT_WRITE,
@@ -686,10 +687,12 @@ int zpd_store_create(const struct zpd_config *cfg, unsigned int nr_workers,
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&store->workers_lock, NULL);
+	pthread_rwlock_init(&store->volumes_lock, NULL);
 	ret = pthread_key_create(&store->worker_key, worker_put);
 	if (ret) {
 		snprintf(err, errlen, "cannot set up the store: %s",
 			 strerror(ret));
+		pthread_rwlock_destroy(&store->volumes_lock);
 		pthread_mutex_destroy(&store->workers_lock);
 		free(store);
 		return -ret;
@@ -737,6 +740,8 @@ int zpd_store_create(const struct zpd_config *cfg, unsigned int nr_workers,
 		}
 		w->next = store->free_workers;
 		store->free_workers = w;
+		w->all_next = store->all_workers;
+		store->all_workers = w;
 		store->nr_workers++;
 	}
 	*out = store;
@@ -766,21 +771,138 @@ void zpd_store_destroy(struct zpd_store *store)
 		next = w->next;
 		worker_free(w);
 	}
-	for (i = 0; i < store->nr_volumes; i++)
+	for (i = 0; i < ZPD_MAX_VOLUMES; i++)
 		volume_free(store->volumes[i]);
 	zpd_wb_teardown(store);
 	zp_pool_destroy(store->pool);
 	pthread_key_delete(store->worker_key);
+	pthread_rwlock_destroy(&store->volumes_lock);
 	pthread_mutex_destroy(&store->workers_lock);
 	free(store);
 }
 
-struct zpd_volume *zpd_store_volume(struct zpd_store *store, const char *name)
+/* Any volume of that name, one being removed included. */
+static struct zpd_volume *volume_named(struct zpd_store *store,
+				       const char *name)
 {
-	unsigned int i;
-
-	for (i = 0; i < store->nr_volumes; i++)
-		if (!strcmp(store->volumes[i]->name, name))
+	for (unsigned int i = 0; i < ZPD_MAX_VOLUMES; i++)
+		if (store->volumes[i] && !strcmp(store->volumes[i]->name, name))
 			return store->volumes[i];
 	return NULL;
+}
+
+struct zpd_volume *zpd_store_volume(struct zpd_store *store, const char *name)
+{
+	struct zpd_volume *v = volume_named(store, name);
+
+	return v && !v->removing ? v : NULL;
+}
+
+int zpd_store_add_volume(struct zpd_store *store,
+			 const struct zpd_volume_conf *vc,
+			 struct zpd_volume **out, char *err, size_t errlen)
+{
+	unsigned int id;
+	int ret = 0;
+
+	pthread_rwlock_wrlock(&store->volumes_lock);
+	if (volume_named(store, vc->name)) {
+		snprintf(err, errlen, "a volume named '%s' exists already%s",
+			 vc->name,
+			 zpd_store_volume(store, vc->name)
+				 ? ""
+				 : " (it is being removed)");
+		ret = -EEXIST;
+		goto out;
+	}
+	for (id = 0; id < ZPD_MAX_VOLUMES && store->volumes[id]; id++)
+		;
+	if (id == ZPD_MAX_VOLUMES) {
+		snprintf(err, errlen, "cannot add volume '%s': there are %d "
+				      "volumes, the most there may be",
+			 vc->name, ZPD_MAX_VOLUMES);
+		ret = -ENOSPC;
+		goto out;
+	}
+	ret = volume_new(store, vc, id, &store->volumes[id], err, errlen);
+	if (ret)
+		goto out;
+	store->nr_volumes++;
+	*out = store->volumes[id];
+out:
+	pthread_rwlock_unlock(&store->volumes_lock);
+	return ret;
+}
+
+/* Index pages looked at per mincore() call. */
+#define DROP_CHUNK_PAGES 256u
+
+/*
+ * Drop every block of a volume nobody uses any more. Only index pages
+ * that were ever touched can hold blocks: mincore() tells them (the
+ * daemon's memory is locked, so a touched page stays resident), and a
+ * large volume with few blocks costs what it holds, not its size.
+ */
+static void drop_all(struct zpd_volume *v)
+{
+	const uint64_t per_page = ZPD_BLOCK_SIZE / sizeof(struct zpd_entry);
+	uint64_t pages = v->index_bytes / ZPD_BLOCK_SIZE, p, i, blk;
+	unsigned char vec[DROP_CHUNK_PAGES];
+
+	for (p = 0; p < pages; p += DROP_CHUNK_PAGES) {
+		uint64_t n = ZP_MIN(pages - p, (uint64_t)DROP_CHUNK_PAGES);
+
+		/* Without the answer, look at every block of the chunk. */
+		if (mincore((char *)v->index + p * ZPD_BLOCK_SIZE,
+			    n * ZPD_BLOCK_SIZE, vec))
+			memset(vec, 1, sizeof(vec));
+		for (i = 0; i < n; i++) {
+			if (!(vec[i] & 1))
+				continue;
+			for (blk = (p + i) * per_page;
+			     blk < ZP_MIN((p + i + 1) * per_page, v->nr_blocks);
+			     blk++)
+				drop_block(v, blk);
+		}
+	}
+}
+
+int zpd_store_remove_volume(struct zpd_store *store, const char *name,
+			    char *err, size_t errlen)
+{
+	struct zpd_volume *v;
+	unsigned int users;
+
+	pthread_rwlock_wrlock(&store->volumes_lock);
+	v = zpd_store_volume(store, name);
+	if (!v) {
+		pthread_rwlock_unlock(&store->volumes_lock);
+		snprintf(err, errlen, "no volume named '%s'", name);
+		return -ENOENT;
+	}
+	users = atomic_load(&v->users);
+	if (users) {
+		pthread_rwlock_unlock(&store->volumes_lock);
+		snprintf(err, errlen,
+			 "volume '%s' is in use (open %u time%s)", name, users,
+			 users == 1 ? "" : "s");
+		return -EBUSY;
+	}
+	/* From here on nobody finds it, so nobody opens it. */
+	v->removing = true;
+	pthread_rwlock_unlock(&store->volumes_lock);
+
+	/* Its blocks go: pool objects, disk slots, LRU entries. */
+	drop_all(v);
+	/* A writeback batch may have taken some of them before: the
+	 * shrinker finishes its batches under its lock, and with no block
+	 * left on a list it takes none of this volume's again. */
+	zpd_wb_quiesce(store);
+	pthread_rwlock_wrlock(&store->volumes_lock);
+	store->volumes[v->id] = NULL;
+	store->generation[v->id]++;
+	store->nr_volumes--;
+	pthread_rwlock_unlock(&store->volumes_lock);
+	volume_free(v);
+	return 0;
 }

@@ -108,7 +108,7 @@ struct wb_batch {
 	struct victim *victims;  /* batch_pages */
 	unsigned int n;          /* victims gathered */
 	int nid;
-	bool idle;
+	enum zpd_wb_mode mode;
 	int ret;                 /* of writing it: 0 or the first error */
 	uint64_t seq;            /* its place in the writer's queue, from 1 */
 };
@@ -142,7 +142,7 @@ struct zpd_wb {
 	atomic_bool stop;
 	struct shr_psi *psi;          /* NULL: no pressure trigger */
 	unsigned int psi_shrink_percent;
-	unsigned int idle_seconds;
+	atomic_uint idle_seconds;     /* changes at run time */
 };
 
 /* ---------------------------------------------------------------------------
@@ -154,7 +154,7 @@ static struct zpd_entry *entry_of(struct zpd_store *store, uint64_t ref,
 {
 	unsigned int id = (unsigned int)(ref >> REF_BLOCK_BITS) - 1;
 
-	zp_assert(id < store->nr_volumes);
+	zp_assert(id < ZPD_MAX_VOLUMES && store->volumes[id]);
 	*v = store->volumes[id];
 	*blk = ref & ((1ull << REF_BLOCK_BITS) - 1);
 	zp_assert(*blk < (*v)->nr_blocks);
@@ -368,7 +368,8 @@ void zpd_wb_release(struct zpd_store *store, const struct zpd_entry *e)
  * set.
  */
 static unsigned int isolate(struct zpd_store *store, int nid,
-			    unsigned int want, bool idle, uint64_t *budget,
+			    unsigned int want, enum zpd_wb_mode mode,
+			    uint64_t *budget,
 			    struct victim *vic)
 {
 	struct shr_lru *l = &store->lru[nid];
@@ -386,13 +387,17 @@ static unsigned int isolate(struct zpd_store *store, int nid,
 		(*budget)--;
 		e = entry_of(store, ref, &vic[n].v, &vic[n].blk);
 		age = __atomic_load_n(&e->age, __ATOMIC_RELAXED);
-		if (idle && !(age & ZPD_AGE_IDLE)) {
+		if (mode == ZPD_WB_MARKED && !(age & ZPD_AGE_MARK)) {
+			shr_lru_rotate(l, ref);
+			continue;
+		}
+		if (mode == ZPD_WB_IDLE && !(age & ZPD_AGE_IDLE)) {
 			__atomic_fetch_or(&e->age, ZPD_AGE_IDLE,
 					  __ATOMIC_RELAXED);
 			shr_lru_rotate(l, ref);
 			continue;
 		}
-		if (!idle && (age & ZPD_AGE_REF)) {
+		if (mode == ZPD_WB_LRU && (age & ZPD_AGE_REF)) {
 			__atomic_fetch_and(&e->age, (uint8_t)~ZPD_AGE_REF,
 					   __ATOMIC_RELAXED);
 			shr_lru_rotate(l, ref);
@@ -472,7 +477,7 @@ static bool copy_victim(struct zpd_store *store, struct victim *vic,
  * and copied); whole zspages may take more, up to batch_pages. Returns
  * how many. */
 static unsigned int gather(struct zpd_store *store, struct wb_batch *b,
-			   int nid, unsigned int want, bool idle,
+			   int nid, unsigned int want, enum zpd_wb_mode mode,
 			   uint64_t *budget)
 {
 	struct zpd_wb *wb = store->wb;
@@ -481,9 +486,9 @@ static unsigned int gather(struct zpd_store *store, struct wb_batch *b,
 
 #define SLOT(k) (b->buf + (size_t)(k) * SHR_SLOT_SIZE)
 	b->nid = nid;
-	b->idle = idle;
-	if (store->victims == ZPD_VICTIMS_LRU || idle) {
-		n = isolate(store, nid, want, idle, budget, vic);
+	b->mode = mode;
+	if (store->victims == ZPD_VICTIMS_LRU || mode != ZPD_WB_LRU) {
+		n = isolate(store, nid, want, mode, budget, vic);
 		for (i = 0; i < n; i++) {
 			struct victim one = vic[i];
 
@@ -493,7 +498,8 @@ static unsigned int gather(struct zpd_store *store, struct wb_batch *b,
 		return b->n = k;
 	}
 	/* Whole zspages: the oldest block, then those sharing its zspage. */
-	while (k < want && isolate(store, nid, 1, false, budget, &vic[k])) {
+	while (k < want &&
+	       isolate(store, nid, 1, ZPD_WB_LRU, budget, &vic[k])) {
 		uint64_t self = zpd_block_ref(vic[k].v, vic[k].blk);
 		size_t nr_mates = 0;
 
@@ -611,14 +617,14 @@ static long finish_batch(struct zpd_store *store, struct wb_batch *b)
 		disk_ok(store, &store->wb->write_failing, "writing to");
 	/* Whole zspages free themselves; scattered objects leave holes that
 	 * only compaction turns into free pages. */
-	if (done && (store->victims == ZPD_VICTIMS_LRU || b->idle))
+	if (done && (store->victims == ZPD_VICTIMS_LRU || b->mode != ZPD_WB_LRU))
 		wb_stat_add(store, compacted_pages,
 			    zp_pool_compact(store->pool, b->nid));
 	/* Stores may add pages meanwhile: a lower bound. */
 	after = zp_pool_total_pages(store->pool);
 	if (after < before)
 		wb_stat_add(store, wb_freed_pages, before - after);
-	if (b->idle)
+	if (b->mode != ZPD_WB_LRU)
 		wb_stat_add(store, idle_written_back, done);
 	if (!done && b->ret)
 		return b->ret;
@@ -709,10 +715,11 @@ static bool pipe_drain(struct zpd_store *store, struct pipeline *p)
  * previous batch failed (then stop: the disk wants a rest).
  */
 static bool pipe_batch(struct zpd_store *store, struct pipeline *p, int nid,
-		       unsigned int want, bool idle, uint64_t *budget)
+		       unsigned int want, enum zpd_wb_mode mode,
+		       uint64_t *budget)
 {
 	struct wb_batch *b = &store->wb->batch[p->next];
-	unsigned int n = gather(store, b, nid, want, idle, budget);
+	unsigned int n = gather(store, b, nid, want, mode, budget);
 	bool ok;
 
 	if (n)
@@ -767,15 +774,17 @@ static long writeback_pages(struct zpd_store *store, int nid, uint64_t pages)
 		if (node < 0)
 			break;
 		budget = shr_lru_len(&store->lru[node]) + want;
-		if (!pipe_batch(store, &p, node, want, false, &budget))
+		if (!pipe_batch(store, &p, node, want, ZPD_WB_LRU, &budget))
 			break;
 		sent += p.inflight->n;
 	}
 	return pipe_end(store, &p);
 }
 
-/* One idle pass over every list (see the top of the file). */
-static long writeback_idle(struct zpd_store *store, uint64_t pages)
+/* One idle pass over node only's list, or every list (only < 0): see
+ * the top of the file. */
+static long writeback_idle(struct zpd_store *store, int only, uint64_t pages,
+			   enum zpd_wb_mode mode)
 {
 	struct zpd_wb *wb = store->wb;
 	struct pipeline p = { 0 };
@@ -785,13 +794,16 @@ static long writeback_idle(struct zpd_store *store, uint64_t pages)
 	for (nid = 0; nid < store->nr_nodes && sent < pages; nid++) {
 		uint64_t budget = shr_lru_len(&store->lru[nid]);
 
+		if (only >= 0 && nid != only)
+			continue;
+
 		while (budget && sent < pages) {
 			unsigned int want = (unsigned int)ZP_MIN(
 				(uint64_t)wb->batch_pages, pages - sent);
 
 			uint64_t looked = budget;
 
-			if (!pipe_batch(store, &p, nid, want, true, &budget)) {
+			if (!pipe_batch(store, &p, nid, want, mode, &budget)) {
 				/* A failed disk, or an empty list; a batch
 				 * of blocks only marked goes on. */
 				if (p.err || budget == looked)
@@ -804,8 +816,14 @@ static long writeback_idle(struct zpd_store *store, uint64_t pages)
 	return pipe_end(store, &p);
 }
 
+void zpd_wb_quiesce(struct zpd_store *store)
+{
+	pthread_mutex_lock(&store->wb->lock);
+	pthread_mutex_unlock(&store->wb->lock);
+}
+
 long zpd_writeback(struct zpd_store *store, int nid, uint64_t pages,
-		   bool idle)
+		   enum zpd_wb_mode mode)
 {
 	struct zpd_wb *wb = store->wb;
 	long ret;
@@ -815,10 +833,49 @@ long zpd_writeback(struct zpd_store *store, int nid, uint64_t pages,
 	if (nid >= store->nr_nodes)
 		return -EINVAL;
 	pthread_mutex_lock(&wb->lock);
-	ret = idle ? writeback_idle(store, pages)
-		   : writeback_pages(store, nid, pages);
+	ret = mode == ZPD_WB_LRU ? writeback_pages(store, nid, pages)
+				 : writeback_idle(store, nid, pages, mode);
 	pthread_mutex_unlock(&wb->lock);
 	return ret;
+}
+
+/* Entries marked per hold of a list's lock, so that stores wait little. */
+#define MARK_CHUNK 4096
+
+uint64_t zpd_wb_mark(struct zpd_store *store)
+{
+	struct zpd_wb *wb = store->wb;
+	uint64_t marked = 0;
+
+	/* The shrinker's passes rotate the lists too: not meanwhile. */
+	pthread_mutex_lock(&wb->lock);
+	for (int nid = 0; nid < store->nr_nodes; nid++) {
+		struct shr_lru *l = &store->lru[nid];
+		uint64_t left = shr_lru_len(l);
+
+		while (left) {
+			shr_lru_lock(l);
+			for (unsigned int i = 0; i < MARK_CHUNK && left;
+			     i++, left--) {
+				uint64_t ref = shr_lru_oldest(l), blk;
+				struct zpd_volume *v;
+
+				if (!ref) {
+					left = 0;
+					break;
+				}
+				__atomic_fetch_or(&entry_of(store, ref, &v,
+							    &blk)->age,
+						  ZPD_AGE_MARK,
+						  __ATOMIC_RELAXED);
+				shr_lru_rotate(l, ref);
+				marked++;
+			}
+			shr_lru_unlock(l);
+		}
+	}
+	pthread_mutex_unlock(&wb->lock);
+	return marked;
 }
 
 /* ---------------------------------------------------------------------------
@@ -859,7 +916,8 @@ static bool shrink_to_limit(struct zpd_store *store)
 		}
 		if (!full && pages < store->limit_pages)
 			return true;
-		ret = zpd_writeback(store, -1, store->wb->batch_pages, false);
+		ret = zpd_writeback(store, -1, store->wb->batch_pages,
+				    ZPD_WB_LRU);
 		if (ret <= 0)
 			return ret == 0;
 	}
@@ -879,7 +937,8 @@ static bool shrink_nodes(struct zpd_store *store)
 		while (zp_pool_node_pages(store->pool, nid) >=
 		       store->node_accept_pages) {
 			long ret = zpd_writeback(store, nid,
-						 store->wb->batch_pages, false);
+						 store->wb->batch_pages,
+						 ZPD_WB_LRU);
 
 			if (ret < 0)
 				return false;
@@ -894,8 +953,7 @@ static void *shrinker_main(void *arg)
 {
 	struct zpd_store *store = arg;
 	struct zpd_wb *wb = store->wb;
-	uint64_t idle_ms = (uint64_t)wb->idle_seconds * 1000;
-	uint64_t next_idle = idle_ms ? now_ms() + idle_ms : 0;
+	uint64_t idle_ms = 0, next_idle = 0;
 	bool retry = false;
 
 	while (!atomic_load(&wb->stop)) {
@@ -907,6 +965,12 @@ static void *shrinker_main(void *arg)
 		int timeout = -1;
 		uint64_t now, count;
 
+		/* The period may change at run time: a new one starts
+		 * counting now. */
+		if (atomic_load(&wb->idle_seconds) * 1000ull != idle_ms) {
+			idle_ms = atomic_load(&wb->idle_seconds) * 1000ull;
+			next_idle = idle_ms ? now_ms() + idle_ms : 0;
+		}
 		if (next_idle) {
 			now = now_ms();
 			timeout = next_idle > now ? (int)(next_idle - now) : 0;
@@ -940,12 +1004,12 @@ static void *shrinker_main(void *arg)
 				      ZP_MAX(pool_blocks(store) *
 						     wb->psi_shrink_percent / 100,
 					     1),
-				      false);
+				      ZPD_WB_LRU);
 		}
 		retry = !shrink_to_limit(store);
 		retry |= !shrink_nodes(store);
 		if (next_idle && now_ms() >= next_idle) {
-			zpd_writeback(store, -1, UINT64_MAX, true);
+			zpd_writeback(store, -1, UINT64_MAX, ZPD_WB_IDLE);
 			next_idle = now_ms() + idle_ms;
 		}
 	}
@@ -965,7 +1029,8 @@ int zpd_shrinker_start(struct zpd_store *store, const struct zpd_config *cfg,
 			 strerror(-ret));
 		return ret;
 	}
-	wb->idle_seconds = store->backing ? cfg->idle_seconds : 0;
+	atomic_store(&wb->idle_seconds,
+		     store->backing ? cfg->idle_seconds : 0);
 	wb->psi_shrink_percent = cfg->psi_shrink_percent;
 	if (store->backing && cfg->psi_stall_ms) {
 		char msg[ZPD_ERR_MAX];
@@ -1030,6 +1095,29 @@ static uint64_t limit_pages(const struct zpd_config *cfg)
 	return ZP_MAX(bytes >> ZP_PAGE_SHIFT, 1);
 }
 
+void zpd_wb_set_limits(struct zpd_store *store, const struct zpd_config *cfg)
+{
+	uint64_t limit = limit_pages(cfg);
+	uint64_t node = cfg->max_node_size >> ZP_PAGE_SHIFT;
+
+	store->limit_pages = limit;
+	store->accept_pages = limit * cfg->accept_threshold_percent / 100;
+	store->node_limit_pages = node;
+	store->node_accept_pages = node * cfg->accept_threshold_percent / 100;
+	/* Over the new limit: the shrinker brings the pool down (and stores
+	 * bypass it meanwhile). */
+	if (zp_pool_total_pages(store->pool) >= limit)
+		atomic_store(&store->full, true);
+	if (store->wb)
+		wake_shrinker(store);
+}
+
+void zpd_wb_set_idle(struct zpd_store *store, unsigned int seconds)
+{
+	atomic_store(&store->wb->idle_seconds, store->backing ? seconds : 0);
+	wake_shrinker(store);
+}
+
 int zpd_wb_setup(struct zpd_store *store, const struct zpd_config *cfg,
 		 char *err, size_t errlen)
 {
@@ -1039,12 +1127,7 @@ int zpd_wb_setup(struct zpd_store *store, const struct zpd_config *cfg,
 
 	for (nid = 0; nid < ZP_MAX_NODES; nid++)
 		shr_lru_init(&store->lru[nid], link_of, store);
-	store->limit_pages = limit_pages(cfg);
-	store->accept_pages =
-		store->limit_pages * cfg->accept_threshold_percent / 100;
-	store->node_limit_pages = cfg->max_node_size >> ZP_PAGE_SHIFT;
-	store->node_accept_pages = store->node_limit_pages *
-				   cfg->accept_threshold_percent / 100;
+	zpd_wb_set_limits(store, cfg);
 
 	wb = calloc(1, sizeof(*wb));
 	if (!wb)

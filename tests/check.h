@@ -7,6 +7,7 @@
 
 #include <inttypes.h>
 #include <stdint.h>
+#include <string.h>
 
 /* a == b as 64-bit numbers; on failure both expressions and values are
  * shown, which assert_int_equal does not do. */
@@ -16,6 +17,14 @@
 		if (a_ != b_)                                                 \
 			fail_msg("%s == %s: %" PRIu64 " != %" PRIu64, #a, #b, \
 				 a_, b_);                                     \
+	} while (0)
+
+/* text holds part (a message a test expects, say). */
+#define assert_has(text, part)                                                \
+	do {                                                                  \
+		const char *t_ = (text), *p_ = (part);                        \
+		if (!strstr(t_, p_))                                          \
+			fail_msg("'%s' is not in '%s'", p_, t_);              \
 	} while (0)
 
 #endif /* ZP_TESTS_CHECK_H */

@@ -248,7 +248,7 @@ nothing_mounted "--version and --help"
 # A mount point under a file cannot be made, and a file is no mount point.
 : >"$ZT_TMP/afile"
 refused "mount point under a file" 1 \
-	"cannot make mount point '$ZT_TMP/afile/mnt': Not a directory" \
+	"cannot make directory '$ZT_TMP/afile/mnt': Not a directory" \
 	-c "$good" -m "$ZT_TMP/afile/mnt"
 refused "mount point is a file" 1 \
 	"cannot mount at '$ZT_TMP/afile': Not a directory" \

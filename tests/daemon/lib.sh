@@ -17,8 +17,12 @@
 # on_exit CMD              run CMD (a string for eval) at exit
 # fail MSG                 print "<test>: FAIL: MSG" and exit 1
 # note MSG                 print "<test>: MSG"
-# write_config FILE        write a config with the mount point $ZT_MNT and
-#                          the lines on stdin appended
+# write_config FILE        write a config with the mount point $ZT_MNT, the
+#                          control socket $ZT_SOCK and the lines on stdin
+#                          appended
+# ctl ARGS...              zpoolctl -s $ZT_SOCK ARGS
+# ctl_ok ARGS...           the same, failing the test unless it exits 0;
+#                          its output on stdout
 # start_daemon CONF [ARGS] start zpoold in the background, wait until its
 #                          mount is usable (or fail); sets ZT_PID, logs to
 #                          $ZT_TMP/zpoold.log
@@ -113,8 +117,11 @@
 #                          of swap in use at a time; sets SAMPLES and
 #                          MAX_RSS, MAX_BLOCKS, MAX_USED (kB and blocks as
 #                          sampled), MAX_EXTRA (CMD's column) and notes them
-# swap_end                 fail if zpoold logged errors, swapoff $ZT_LOOP,
-#                          stop the daemon
+# swap_memcg LIMIT_MIB     the memory cgroup of swap_setup alone, for swap
+#                          set up otherwise (ZT_LOOP set)
+# swap_end [CMD...]        fail if zpoold logged errors, swapoff $ZT_LOOP
+#                          (or run CMD to end the swap), check it is not
+#                          swap any more, stop the daemon
 # run_swapper MIB PASSES LIMIT_MIB [WHAT]
 #                          run tests/daemon/swapper --mib MIB --passes
 #                          PASSES in the memory cgroup $ZT_MEMCG (limited
@@ -137,9 +144,11 @@ top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
 ZT_NAME=$(basename "$0" .sh)
 ZPOOLD=$top_builddir/daemon/zpoold
+ZPOOLCTL=$top_builddir/ctl/zpoolctl
 
 ZT_TMP=$(mktemp -d "${TMPDIR:-/tmp}/zpoold-$ZT_NAME.XXXXXX") || exit 99
 ZT_MNT=$ZT_TMP/mnt
+ZT_SOCK=$ZT_TMP/control.sock
 ZT_PID=
 _zt_hooks=()
 
@@ -200,9 +209,23 @@ requires_root() {
 
 write_config() {
 	{
-		printf '[daemon]\nmountpoint = %s\n' "$ZT_MNT"
+		printf '[daemon]\nmountpoint = %s\ncontrol_socket = %s\n' \
+			"$ZT_MNT" "$ZT_SOCK"
 		cat
 	} >"$1"
+}
+
+ctl() {
+	"$ZPOOLCTL" -s "$ZT_SOCK" "$@"
+}
+
+ctl_ok() {
+	local out rc
+	out=$(ctl "$@" 2>"$ZT_TMP/ctl.err")
+	rc=$?
+	[ $rc -eq 0 ] ||
+		fail "zpoolctl $* exited $rc: $(cat "$ZT_TMP/ctl.err")"
+	printf '%s\n' "$out"
 }
 
 daemon_alive() {
@@ -575,12 +598,16 @@ daemon_stat() {
 }
 
 swap_setup() {
-	local others
 	attach_loop "$1"
 	swap_on_first "$ZT_LOOP"
+	swap_memcg "$2"
+}
+
+swap_memcg() {
+	local others
 	others=$(awk -v d="$ZT_LOOP" 'NR > 1 && $1 != d { print $1 }' /proc/swaps)
 	[ -z "$others" ] || note "warning: other swap is active too: $others"
-	memcg_create "zpoold-test-$$" "${2}M"
+	memcg_create "zpoold-test-$$" "${1}M"
 	in_memcg "$ZT_PID" "$ZT_MEMCG" && fail "zpoold runs in the test cgroup"
 }
 
@@ -622,7 +649,11 @@ swap_end() {
 		grep -E "$re" "$ZT_TMP/zpoold.log" | head -n 20
 		fail "zpoold logged errors"
 	fi
-	swapoff "$ZT_LOOP" || fail "swapoff $ZT_LOOP failed"
+	if [ $# -gt 0 ]; then
+		"$@" || fail "$* failed"
+	else
+		swapoff "$ZT_LOOP" || fail "swapoff $ZT_LOOP failed"
+	fi
 	grep -q "^$ZT_LOOP " /proc/swaps && fail "$ZT_LOOP is still swap"
 	stop_daemon
 }

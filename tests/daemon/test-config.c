@@ -27,6 +27,7 @@
 #include <cmocka.h>
 
 #include "daemon/internal.h"
+#include "tests/check.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define ORIGIN	      "/etc/zpoold.conf"
@@ -88,12 +89,6 @@ static const char *fx_file(struct fixture *f, const char *name,
 	assert_int_equal(fwrite(text, 1, len, fp), len);
 	assert_int_equal(fclose(fp), 0);
 	return f->path;
-}
-
-static void assert_has(const char *text, const char *part)
-{
-	if (!strstr(text, part))
-		fail_msg("'%s' is not in '%s'", part, text);
 }
 
 /* Parse text as /etc/zpoold.conf: it must fail with a message holding
@@ -165,7 +160,10 @@ static void test_defaults(void **state)
 
 	zpd_config_defaults(c);
 	assert_string_equal(c->mountpoint, ZPD_DEFAULT_MOUNTPOINT);
-	assert_string_equal(c->mountpoint, "/run/zpoold");
+	assert_string_equal(c->mountpoint, "/run/zpoold/volumes");
+	assert_string_equal(c->control_socket, "/run/zpoold/control.sock");
+	assert_string_equal(c->control_group, "");
+	assert_int_equal(c->control_timeout, 10);
 	assert_int_equal(c->threads, 4);
 	assert_int_equal(c->poll_us, 50);
 	assert_false(c->splice);
@@ -201,6 +199,9 @@ static const char full_file[] = "# every key, none at its default\n"
 				"swapoff_on_stop = yes\n"
 				"reserve = 64M\n"
 				"log_level = debug\n"
+				"control_socket = /run/zp.sock\n"
+				"control_group = zp-admins\n"
+				"control_timeout = 30\n"
 				"\n"
 				"[pool]\n"
 				"compressor = lz4hc:9\n"
@@ -238,6 +239,9 @@ static void test_full_file(void **state)
 	assert_true(c->swapoff_on_stop);
 	assert_int_equal(c->reserve, 64 << 20);
 	assert_int_equal(c->log_level, LOG_DEBUG);
+	assert_string_equal(c->control_socket, "/run/zp.sock");
+	assert_string_equal(c->control_group, "zp-admins");
+	assert_int_equal(c->control_timeout, 30);
 	assert_int_equal(c->compressor.backend, hc.backend);
 	assert_int_equal(c->compressor.level, hc.level);
 	assert_int_equal(c->policy, ZP_NUMA_INTERLEAVE);
@@ -250,12 +254,12 @@ static void test_full_file(void **state)
 	assert_int_equal(c->volumes[0].size, 4ull << 30);
 	assert_int_equal(c->volumes[0].node, 0);
 	assert_int_equal(c->volumes[0].store, ZPD_STORE_POOL);
-	assert_string_equal(c->volumes[0].origin, ORIGIN ":23");
+	assert_string_equal(c->volumes[0].origin, ORIGIN ":26");
 	assert_string_equal(c->volumes[1].name, "bench.null_1");
 	assert_int_equal(c->volumes[1].size, 1ull << 40);
 	assert_int_equal(c->volumes[1].node, -1);
 	assert_int_equal(c->volumes[1].store, ZPD_STORE_NULL);
-	assert_string_equal(c->volumes[1].origin, ORIGIN ":28");
+	assert_string_equal(c->volumes[1].origin, ORIGIN ":31");
 	assert_int_equal(zpd_config_check(c, 1, f->err, sizeof(f->err)), 0);
 }
 
@@ -808,7 +812,9 @@ static void test_roundtrip(void **state)
 	set_ok(f, "volume.nosize.store=null");
 	text = dump(&f->cfg);
 	assert_has(text, "[daemon]\n");
-	assert_has(text, "mountpoint = /run/zpoold\n");
+	assert_has(text, "mountpoint = /run/zpoold/volumes\n");
+	assert_has(text, "control_socket = /run/zpoold/control.sock\n");
+	assert_has(text, "control_group = \"\"\n");
 	assert_has(text, "threads = 4\n");
 	assert_has(text, "max_write = 1M\n");
 	assert_has(text, "reserve = 16M\n");
@@ -820,6 +826,82 @@ static void test_roundtrip(void **state)
 	free(text);
 	check_roundtrip(f);
 	assert_int_equal(f->other.volumes[0].size, 0);
+}
+
+/* The control socket's keys, and what `zpoolctl get` and `set` use. */
+static void test_control_keys(void **state)
+{
+	struct fixture *f = *state;
+	struct zpd_config *c = &f->cfg;
+	char value[64];
+
+	zpd_config_defaults(c);
+	parse_ok(f, "[daemon]\ncontrol_socket =\ncontrol_group = adm\n");
+	assert_string_equal(c->control_socket, "");
+	assert_string_equal(c->control_group, "adm");
+	/* No socket: nothing to hide under the mount point. */
+	assert_int_equal(zpd_config_check(c, 1, f->err, sizeof(f->err)), 0);
+	expect_error(f, "[daemon]\ncontrol_group = a b\n", ORIGIN ":2:",
+		     "control_group", "bad name 'a b'", "letters, digits", NULL);
+	expect_error(f, "[daemon]\ncontrol_group = a/b\n", "bad name");
+	expect_error(f, "[daemon]\ncontrol_timeout = 0\n", "1..3600");
+	expect_error(f, "[daemon]\ncontrol_socket = rel.sock\n",
+		     "relative path", NULL);
+
+	/* The socket may not be where the mount would hide it. */
+	zpd_config_defaults(c);
+	set_ok(f, "daemon.mountpoint=/run/zpoold");
+	assert_int_equal(zpd_config_check(c, 1, f->err, sizeof(f->err)),
+			 -EINVAL);
+	assert_has(f->err, "control_socket");
+	assert_has(f->err, "under the mount point '/run/zpoold'");
+	set_ok(f, "daemon.mountpoint=/run/zpoold/");
+	assert_int_equal(zpd_config_check(c, 1, f->err, sizeof(f->err)),
+			 -EINVAL);
+	set_ok(f, "daemon.mountpoint=/run/zpool");
+	assert_int_equal(zpd_config_check(c, 1, f->err, sizeof(f->err)), 0);
+	set_ok(f, "daemon.mountpoint=/");
+	assert_int_equal(zpd_config_check(c, 1, f->err, sizeof(f->err)),
+			 -EINVAL);
+
+	/* get: a key's value as the file writes it. */
+	zpd_config_defaults(c);
+	assert_int_equal(zpd_config_get(c, "pool.max_pool_percent", value,
+					sizeof(value)),
+			 0);
+	assert_string_equal(value, "20");
+	assert_int_equal(zpd_config_get(c, "pool.compressor", value,
+					sizeof(value)),
+			 0);
+	assert_string_equal(value, "lz4:1");
+	assert_int_equal(zpd_config_get(c, "writeback.idle_seconds", value,
+					sizeof(value)),
+			 0);
+	assert_string_equal(value, "0");
+	assert_int_equal(zpd_config_get(c, "pool.nosuch", value,
+					sizeof(value)),
+			 -ENOENT);
+	assert_int_equal(zpd_config_get(c, "max_pool_percent", value,
+					sizeof(value)),
+			 -ENOENT);
+	assert_int_equal(zpd_config_get(c, "volume.size", value,
+					sizeof(value)),
+			 -ENOENT);
+
+	/* assign: set's parser with its own origin in messages. */
+	assert_int_equal(zpd_config_assign(c, "pool.max_pool_percent=30",
+					   "set max_pool_percent=30", f->err,
+					   sizeof(f->err)),
+			 0);
+	assert_int_equal(c->max_pool_percent, 30);
+	assert_int_equal(zpd_config_assign(c, "pool.max_pool_percent=300",
+					   "set max_pool_percent=300", f->err,
+					   sizeof(f->err)),
+			 -EINVAL);
+	assert_has(f->err, "set max_pool_percent=300");
+	assert_has(f->err, "1..100");
+	assert_true(strstr(f->err, "command line") == NULL);
+	assert_int_equal(c->max_pool_percent, 30);
 }
 
 /* The pool's limit and the [writeback] section. */
@@ -900,7 +982,7 @@ static void test_writeback_keys(void **state)
 static void test_help(void **state)
 {
 	static const char *const entries[] = {
-		"[daemon] mountpoint = /run/zpoold\n    ",
+		"[daemon] mountpoint = /run/zpoold/volumes\n    ",
 		"[daemon] threads = 4\n    ",
 		"[daemon] poll_us = 50\n    ",
 		"[daemon] splice = no\n    ",
@@ -911,6 +993,9 @@ static void test_help(void **state)
 		"[daemon] swapoff_on_stop = no\n    ",
 		"[daemon] reserve = 16M\n    ",
 		"[daemon] log_level = info\n    ",
+		"[daemon] control_socket = /run/zpoold/control.sock\n    ",
+		"[daemon] control_group = \"\"\n    ",
+		"[daemon] control_timeout = 10\n    ",
 		"[pool] compressor = lz4\n    ",
 		"[pool] policy = preferred\n    ",
 		"[pool] max_zspage_pages = 8\n    ",
@@ -1004,13 +1089,13 @@ static void test_load(void **state)
 	assert_int_equal(zpd_config_load(&f->cfg, path, f->err, sizeof(f->err)),
 			 0);
 	assert_int_equal(f->cfg.nr_volumes, 2);
-	snprintf(expect, sizeof(expect), "%s:23", path);
+	snprintf(expect, sizeof(expect), "%s:26", path);
 	assert_string_equal(f->cfg.volumes[0].origin, expect);
 	/* Loaded twice, its volumes are defined twice. */
 	assert_int_equal(zpd_config_load(&f->cfg, path, f->err, sizeof(f->err)),
 			 -EINVAL);
 	snprintf(expect, sizeof(expect),
-		 "%s:23: [volume swap0]: volume defined twice (first at %s:23)",
+		 "%s:26: [volume swap0]: volume defined twice (first at %s:26)",
 		 path, path);
 	assert_string_equal(f->err, expect);
 }
@@ -1037,6 +1122,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_set_errors, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_check, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_control_keys, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_roundtrip, setup,
 						teardown),
 		cmocka_unit_test(test_help),

@@ -634,7 +634,7 @@ static uint64_t check_index(struct model *m)
 			fail_msg("byte %" PRIu64 " of the index, past the "
 				 "entry of the last block, is not zero",
 				 i);
-#define CHECK_STAT(name, desc) check_eq(s.name, e.name);
+#define CHECK_STAT(name, kind, desc) check_eq(s.name, e.name);
 	ZPD_VOLUME_STAT_FIELDS(CHECK_STAT)
 #undef CHECK_STAT
 	return objects;
@@ -2261,6 +2261,115 @@ static void *cc_sampler(void *arg)
 	return NULL;
 }
 
+/* Volumes added and removed while the store runs: names, slots, inodes,
+ * the blocks of a removed volume freed (pool objects, disk slots none
+ * here), users keeping a volume, the limit of ZPD_MAX_VOLUMES. */
+static void test_add_remove(void **state)
+{
+	struct fixture *f = *state;
+	struct zpd_volume_conf vc = { .node = -1, .store = ZPD_STORE_POOL };
+	struct zpd_volume *v, *again, *many[ZPD_MAX_VOLUMES];
+	struct zpd_worker *w;
+	unsigned char *src, *dst;
+	char err[ZPD_ERR_MAX];
+	uint64_t objects0, ino;
+	unsigned int i, n;
+
+	where.test = "add_remove";
+	fx_volume(f, "first", MiB, -1, ZPD_STORE_POOL);
+	fx_store(f, 1);
+	w = fx_worker(f);
+	src = fx_alloc(f, 64 * BLOCK, false);
+	dst = fx_alloc(f, 64 * BLOCK, true);
+	objects0 = pool_stats(f->store).objects;
+
+	snprintf(vc.name, sizeof(vc.name), "added");
+	vc.size = 4 * MiB;
+	assert_int_equal(zpd_store_add_volume(f->store, &vc, &v, err,
+					      sizeof(err)),
+			 0);
+	check_eq(f->store->nr_volumes, 2);
+	assert_ptr_equal(zpd_store_volume(f->store, "added"), v);
+	check_eq(v->id, 1);
+	check_eq(v->ino, 3);
+	ino = v->ino;
+	for (i = 0; i < 64; i++)
+		memcpy(src + (size_t)i * BLOCK, zp_corpus_page(&corpus, 100 + i),
+		       BLOCK);
+	check_eq(zpd_volume_write(v, w, src, 64 * BLOCK, 0, 0), 64 * BLOCK);
+	assert_true(pool_stats(f->store).objects > objects0);
+
+	/* A name taken, by a live volume or one added twice. */
+	assert_int_equal(zpd_store_add_volume(f->store, &vc, &again, err,
+					      sizeof(err)),
+			 -EEXIST);
+	assert_has(err, "'added' exists already");
+	snprintf(vc.name, sizeof(vc.name), "first");
+	assert_int_equal(zpd_store_add_volume(f->store, &vc, &again, err,
+					      sizeof(err)),
+			 -EEXIST);
+
+	/* In use: refused, nothing changes. */
+	atomic_fetch_add(&v->users, 1);
+	assert_int_equal(zpd_store_remove_volume(f->store, "added", err,
+						 sizeof(err)),
+			 -EBUSY);
+	assert_has(err, "in use");
+	check_eq(zpd_volume_read(v, w, dst, 64 * BLOCK, 0), 64 * BLOCK);
+	assert_memory_equal(src, dst, 64 * BLOCK);
+	atomic_fetch_sub(&v->users, 1);
+
+	/* Removed: its objects freed, its name and slot free again. */
+	assert_int_equal(zpd_store_remove_volume(f->store, "added", err,
+						 sizeof(err)),
+			 0);
+	check_eq(pool_stats(f->store).objects, objects0);
+	check_eq(f->store->nr_volumes, 1);
+	assert_null(zpd_store_volume(f->store, "added"));
+	assert_null(f->store->volumes[1]);
+	assert_int_equal(zpd_store_remove_volume(f->store, "added", err,
+						 sizeof(err)),
+			 -ENOENT);
+	assert_has(err, "no volume named 'added'");
+
+	/* The slot again, with a new inode and nothing in it. */
+	snprintf(vc.name, sizeof(vc.name), "added");
+	assert_int_equal(zpd_store_add_volume(f->store, &vc, &v, err,
+					      sizeof(err)),
+			 0);
+	check_eq(v->id, 1);
+	assert_true(v->ino != ino);
+	check_eq((v->ino - 2) % ZPD_MAX_VOLUMES, 1);
+	check_eq(zpd_volume_read(v, w, dst, 64 * BLOCK, 0), 64 * BLOCK);
+	for (i = 0; i < 64 * BLOCK; i++)
+		if (dst[i])
+			fail_msg("byte %u of the new volume is not zero", i);
+
+	/* Every slot, then one more. */
+	vc.size = BLOCK;
+	for (n = 0; f->store->nr_volumes < ZPD_MAX_VOLUMES; n++) {
+		snprintf(vc.name, sizeof(vc.name), "many%u", n);
+		assert_int_equal(zpd_store_add_volume(f->store, &vc, &many[n],
+						      err, sizeof(err)),
+				 0);
+	}
+	snprintf(vc.name, sizeof(vc.name), "one-more");
+	assert_int_equal(zpd_store_add_volume(f->store, &vc, &again, err,
+					      sizeof(err)),
+			 -ENOSPC);
+	assert_has(err, "64 volumes");
+	for (i = 0; i < n; i++) {
+		char name[ZPD_VOLUME_NAME_MAX + 1];
+
+		snprintf(name, sizeof(name), "many%u", i);
+		assert_int_equal(zpd_store_remove_volume(f->store, name, err,
+							 sizeof(err)),
+				 0);
+	}
+	check_eq(f->store->nr_volumes, 2);
+	f->passed = true;
+}
+
 /* Lay out the writes of each thread: whole blocks and parts of one or two
  * neighbouring blocks, word-aligned, in either form. */
 static void cc_plan(struct cc *cc, struct fixture *f)
@@ -2427,6 +2536,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_corrupt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_early, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_workers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_add_remove, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent, setup,
 						teardown),
 	};

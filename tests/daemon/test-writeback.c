@@ -449,7 +449,7 @@ static void test_limit(void **state)
 	assert_true(comp_page_same_filled(buf, &i));
 	check_eq(i, word);
 	/* No backing store: writeback has nowhere to go. */
-	check_eq(zpd_writeback(store, -1, 10, false), -ENOSPC);
+	check_eq(zpd_writeback(store, -1, 10, ZPD_WB_LRU), -ENOSPC);
 	check_consistent(store, v);
 	f->passed = true;
 }
@@ -515,7 +515,7 @@ static void test_writeback(void **state)
 	for (i = 0; i < n; i++)
 		write_ver(v, w, i, ver[i] = 1);
 	before = zp_pool_total_pages(f->store->pool);
-	check_eq(zpd_writeback(f->store, -1, n / 2, false), n / 2);
+	check_eq(zpd_writeback(f->store, -1, n / 2, ZPD_WB_LRU), n / 2);
 	after = zp_pool_total_pages(f->store->pool);
 	check_eq(sstats(f->store).written_back_pages, n / 2);
 	/* The pool's memory drops with what left it: it held about as many
@@ -559,7 +559,7 @@ static void test_writeback(void **state)
 
 	/* Everything to disk; a partial write onto an on-disk block merges
 	 * with the disk copy and brings the block back into the pool. */
-	assert_true(zpd_writeback(f->store, 0, n, false) > 0);
+	assert_true(zpd_writeback(f->store, 0, n, ZPD_WB_LRU) > 0);
 	check_eq(shr_lru_len(&f->store->lru[0]), 0);
 	for (i = 0; i < n && form_of(v, i) != ZPD_E_DISK; i++)
 		;
@@ -593,12 +593,12 @@ static void test_chance(void **state)
 	fill_pool_blocks(v, w, 10, ver);
 	/* Every stored block is referenced: one pass rotates them all, then
 	 * the oldest goes. */
-	check_eq(zpd_writeback(f->store, 0, 1, false), 1);
+	check_eq(zpd_writeback(f->store, 0, 1, ZPD_WB_LRU), 1);
 	check_eq(sstats(f->store).referenced_rotations, 10);
 	check_eq(form_of(v, 0), ZPD_E_DISK);
 	/* A read marks block 1 again: it is passed over once, 2 goes. */
 	check_eq(zpd_volume_read(v, w, buf, BLOCK, 1 * BLOCK), BLOCK);
-	check_eq(zpd_writeback(f->store, 0, 1, false), 1);
+	check_eq(zpd_writeback(f->store, 0, 1, ZPD_WB_LRU), 1);
 	check_eq(sstats(f->store).referenced_rotations, 11);
 	check_eq(form_of(v, 1), ZPD_E_POOL);
 	check_eq(form_of(v, 2), ZPD_E_DISK);
@@ -606,7 +606,7 @@ static void test_chance(void **state)
 	 * next six go, 4 to 9; 1 was moved to the newest end and stays. */
 	ver[3] = pool_ver(3, ver[3] + 1);
 	write_ver(v, w, 3, ver[3]);
-	check_eq(zpd_writeback(f->store, 0, 6, false), 6);
+	check_eq(zpd_writeback(f->store, 0, 6, ZPD_WB_LRU), 6);
 	check_eq(sstats(f->store).referenced_rotations, 12);
 	for (i = 0; i < 10; i++)
 		check_eq(form_of(v, i),
@@ -631,20 +631,110 @@ static void test_idle(void **state)
 	w = worker(f->store);
 	fill_pool_blocks(v, w, 10, ver);
 	/* The first pass only marks. */
-	check_eq(zpd_writeback(f->store, -1, UINT64_MAX, true), 0);
+	check_eq(zpd_writeback(f->store, -1, UINT64_MAX, ZPD_WB_IDLE), 0);
 	check_eq(vstats(v).blocks_disk, 0);
 	/* Touched since: blocks 4 (read) and 7 (written). */
 	check_eq(zpd_volume_read(v, w, buf, BLOCK, 4 * BLOCK), BLOCK);
 	ver[7] = pool_ver(7, ver[7] + 1);
 	write_ver(v, w, 7, ver[7]);
-	check_eq(zpd_writeback(f->store, -1, UINT64_MAX, true), 8);
+	check_eq(zpd_writeback(f->store, -1, UINT64_MAX, ZPD_WB_IDLE), 8);
 	check_eq(sstats(f->store).idle_written_back, 8);
 	for (i = 0; i < 10; i++)
 		check_eq(form_of(v, i),
 			 i == 4 || i == 7 ? ZPD_E_POOL : ZPD_E_DISK);
 	/* Left alone once more: they go too. */
-	check_eq(zpd_writeback(f->store, -1, UINT64_MAX, true), 2);
+	check_eq(zpd_writeback(f->store, -1, UINT64_MAX, ZPD_WB_IDLE), 2);
 	for (i = 0; i < 10; i++)
+		read_check(v, w, i, ver[i]);
+	check_consistent(f->store, v);
+	f->passed = true;
+}
+
+/* zpoolctl writeback --idle: marks, then the blocks still marked go; the
+ * marks are not the idle passes', and a pass of one does not count for
+ * the other. */
+static void test_marked(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t i, ver[10] = {0};
+	struct zpd_volume *v;
+	struct zpd_worker *w;
+	unsigned char buf[BLOCK];
+
+	where.test = "marked";
+	v = fx_store(f, 64, 64, 1u << 20);
+	w = worker(f->store);
+	fill_pool_blocks(v, w, 10, ver);
+	/* Nothing marked yet: nothing goes. */
+	check_eq(zpd_writeback(f->store, -1, UINT64_MAX, ZPD_WB_MARKED), 0);
+	check_eq(zpd_wb_mark(f->store), 10);
+	/* An idle pass in between marks its own way, and goes first. */
+	check_eq(zpd_writeback(f->store, -1, UINT64_MAX, ZPD_WB_IDLE), 0);
+	/* Touched since the mark: block 2 read, block 5 written. */
+	check_eq(zpd_volume_read(v, w, buf, BLOCK, 2 * BLOCK), BLOCK);
+	ver[5] = pool_ver(5, ver[5] + 1);
+	write_ver(v, w, 5, ver[5]);
+	/* A budget: 3 of the 8. */
+	check_eq(zpd_writeback(f->store, -1, 3, ZPD_WB_MARKED), 3);
+	check_eq(zpd_writeback(f->store, -1, UINT64_MAX, ZPD_WB_MARKED), 5);
+	check_eq(sstats(f->store).idle_written_back, 8);
+	for (i = 0; i < 10; i++)
+		check_eq(form_of(v, i),
+			 i == 2 || i == 5 ? ZPD_E_POOL : ZPD_E_DISK);
+	/* The two left were touched after the mark: they stay. */
+	check_eq(zpd_writeback(f->store, -1, UINT64_MAX, ZPD_WB_MARKED), 0);
+	for (i = 0; i < 10; i++)
+		read_check(v, w, i, ver[i]);
+	check_consistent(f->store, v);
+	f->passed = true;
+}
+
+/* The limits change while the store runs (zpoolctl set): a limit below
+ * what the pool holds makes it full, and stores bypass it to disk until
+ * the shrinker brought it below the new accept threshold. */
+static void test_set_limits(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t i, ver[64] = {0}, pages;
+	struct zpd_volume *v;
+	struct zpd_worker *w;
+	char err[ZPD_ERR_MAX];
+
+	where.test = "set_limits";
+	v = fx_store(f, 64, 256, 1u << 20);
+	w = worker(f->store);
+	fill_pool_blocks(v, w, 64, ver);
+	check_eq(f->store->limit_pages, 1u << 20);
+	assert_false(atomic_load(&f->store->full));
+	pages = zp_pool_total_pages(f->store->pool);
+	assert_true(pages > 4);
+
+	f->cfg.max_pool_size = (pages / 2) * ZP_PAGE_SIZE;
+	f->cfg.accept_threshold_percent = 50;
+	f->cfg.max_node_size = 8 * ZP_PAGE_SIZE;
+	zpd_wb_set_limits(f->store, &f->cfg);
+	check_eq(f->store->limit_pages, pages / 2);
+	check_eq(f->store->accept_pages, pages / 2 * 50 / 100);
+	check_eq(f->store->node_limit_pages, 8);
+	check_eq(f->store->node_accept_pages, 4);
+	assert_true(atomic_load(&f->store->full));
+	/* Full: a store goes to disk. */
+	ver[0] = pool_ver(0, ver[0] + 1);
+	write_ver(v, w, 0, ver[0]);
+	check_eq(form_of(v, 0), ZPD_E_DISK);
+	/* The shrinker brings the pool down, with its thread, woken by
+	 * the change. */
+	assert_int_equal(zpd_shrinker_start(f->store, &f->cfg, err,
+					    sizeof(err)),
+			 0);
+	zpd_wb_set_limits(f->store, &f->cfg);
+	for (i = 0; i < 500 && atomic_load(&f->store->full); i++)
+		usleep(10000);
+	assert_false(atomic_load(&f->store->full));
+	assert_true(zp_pool_total_pages(f->store->pool) <
+		    f->store->accept_pages);
+	zpd_shrinker_stop(f->store);
+	for (i = 0; i < 64; i++)
 		read_check(v, w, i, ver[i]);
 	check_consistent(f->store, v);
 	f->passed = true;
@@ -701,7 +791,7 @@ static void test_zspage(void **state)
 	 * zspage empties without compaction (raw blocks have a zspage of
 	 * their own, and come alone). */
 	do {
-		ret = zpd_writeback(f->store, 0, 1, false);
+		ret = zpd_writeback(f->store, 0, 1, ZPD_WB_LRU);
 		assert_true(ret >= 1);
 		on_disk += (uint64_t)ret;
 	} while (ret == 1 && on_disk < n);
@@ -711,7 +801,7 @@ static void test_zspage(void **state)
 	assert_true(zp_pool_total_pages(f->store->pool) < before);
 	assert_true(sstats(f->store).wb_freed_pages > 0);
 	/* Everything else, batch by batch. */
-	check_eq(zpd_writeback(f->store, -1, n, false), n - on_disk);
+	check_eq(zpd_writeback(f->store, -1, n, ZPD_WB_LRU), n - on_disk);
 	check_eq(zp_pool_total_pages(f->store->pool), 0);
 	check_eq(sstats(f->store).compacted_pages, 0);
 	for (i = 0; i < n; i++)
@@ -775,10 +865,10 @@ static void test_full(void **state)
 	v = fx_store(f, n, 40, 1u << 20);
 	w = worker(f->store);
 	fill_pool_blocks(v, w, n, ver);
-	check_eq(zpd_writeback(f->store, -1, n, false), 40);
+	check_eq(zpd_writeback(f->store, -1, n, ZPD_WB_LRU), 40);
 	check_eq(shr_slots_used(f->store->slots), 40);
 	/* Now nothing fits: an error, the blocks stay in the pool. */
-	check_eq(zpd_writeback(f->store, -1, n, false), -ENOSPC);
+	check_eq(zpd_writeback(f->store, -1, n, ZPD_WB_LRU), -ENOSPC);
 	assert_true(sstats(f->store).writeback_failures > 0);
 	check_eq(vstats(v).blocks_disk, 40);
 	for (i = 0; i < n; i++)
@@ -973,9 +1063,18 @@ static void *st_flusher(void *arg)
 	struct st *st = t->st;
 
 	while (!atomic_load(&st->stop)) {
-		long r = zpd_writeback(st->store, -1,
-				       zt_range(&t->rng, 1, 64),
-				       zt_chance(&t->rng, 20));
+		enum zpd_wb_mode mode = ZPD_WB_LRU;
+		long r;
+
+		/* Now and then an idle pass, or marks and a pass over
+		 * the blocks untouched since. */
+		if (zt_chance(&t->rng, 20))
+			mode = zt_chance(&t->rng, 50) ? ZPD_WB_IDLE
+						      : ZPD_WB_MARKED;
+		if (mode == ZPD_WB_MARKED)
+			zpd_wb_mark(st->store);
+		r = zpd_writeback(st->store, -1, zt_range(&t->rng, 1, 64),
+				  mode);
 
 		if (r < 0 && r != -ENOSPC)
 			st_fail(st, "writeback: %s", strerror((int)-r));
@@ -1083,6 +1182,9 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_chance, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_marked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_set_limits, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_idle_thread, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_zspage, setup, teardown),

@@ -1,0 +1,725 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * zpoolctl - steer a running zpoold over its control socket.
+ *
+ * Each subcommand becomes one request (common/zp-proto.h); what comes
+ * back is printed for people (tables, short lines) or, with --json, as one
+ * JSON object for scripts. Nothing is sent for a command line that is
+ * wrong (exit 2); a daemon that cannot be reached is exit 3, an error
+ * reply exit 1.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl/ctl.h"
+
+/* Seconds a reply to a quick command may take. Slow ones (swapoff pages
+ * everything back in; writeback may write gigabytes) wait as long as it
+ * takes unless --timeout says otherwise. */
+#define DEFAULT_TIMEOUT 30.0
+
+struct opts {
+	const char *socket;
+	double timeout; /* < 0: the command's default */
+	bool json, bytes, classes, resident, discard;
+	const char *node, *priority, *wb_bytes, *idle;
+	double interval;
+	long count;
+};
+
+struct cmd {
+	const char *name;  /* as typed: "volume create" */
+	const char *args;  /* positional arguments, for usage */
+	const char *what;  /* one line */
+	const char *options; /* the option lines of its help */
+	int (*run)(struct opts *o, int argc, char **argv);
+	unsigned int min_args, max_args;
+	bool slow;
+};
+
+static const struct cmd *current;
+
+static void cmd_usage(FILE *out, const struct cmd *c)
+{
+	fprintf(out, "usage: zpoolctl [global options] %s%s%s\n\n%s\n", c->name,
+		*c->args ? " " : "", c->args, c->what);
+	if (*c->options)
+		fprintf(out, "\n%s", c->options);
+}
+
+static int usage_error(const char *fmt, ...) zp_printf(1, 2);
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "zpoolctl: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	if (current)
+		cmd_usage(stderr, current);
+	else
+		fprintf(stderr, "Try 'zpoolctl --help'.\n");
+	return ZP_EXIT_USAGE;
+}
+
+/* ---------------------------------------------------------------------------
+ * Talking to the daemon
+ * ------------------------------------------------------------------------ */
+
+/* Send words, get the reply; exit codes for the ways it may fail. */
+static int ask(struct opts *o, const char *const *words, size_t n,
+	       struct ctl_reply *r)
+{
+	struct ctl_conn c;
+	char err[1024];
+	double timeout = o->timeout >= 0	? o->timeout
+			 : current && current->slow ? 0
+						     : DEFAULT_TIMEOUT;
+
+	if (ctl_connect(&c, o->socket, timeout, err, sizeof(err))) {
+		fprintf(stderr, "zpoolctl: %s\n", err);
+		return ZP_EXIT_UNREACHABLE;
+	}
+	if (ctl_request(&c, words, n, r, err, sizeof(err))) {
+		fprintf(stderr, "zpoolctl: %s\n", err);
+		ctl_close(&c);
+		return ZP_EXIT_UNREACHABLE;
+	}
+	ctl_close(&c);
+	if (r->code) {
+		fprintf(stderr, "zpoolctl: %s\n", r->message);
+		ctl_reply_free(r);
+		return ZP_EXIT_ERROR;
+	}
+	return ZP_EXIT_OK;
+}
+
+/* Words of a request: the command, then arguments and KEY=VALUE options. */
+struct words {
+	const char *w[ZP_PROTO_ARGS_MAX + 2];
+	char opt[ZP_PROTO_ARGS_MAX][256];
+	size_t n, nopt;
+};
+
+static void add(struct words *w, const char *word)
+{
+	if (w->n < ZP_ARRAY_SIZE(w->w))
+		w->w[w->n++] = word;
+}
+
+static void add_opt(struct words *w, const char *key, const char *value)
+{
+	if (!value || w->nopt == ZP_PROTO_ARGS_MAX)
+		return;
+	snprintf(w->opt[w->nopt], sizeof(w->opt[0]), "%s=%s", key, value);
+	add(w, w->opt[w->nopt++]);
+}
+
+/* A read-only command: the reply as JSON, or by print. */
+static int show(struct opts *o, struct words *w,
+		void (*print)(FILE *out, const struct ctl_reply *r, bool bytes))
+{
+	struct ctl_reply r;
+	int ret = ask(o, w->w, w->n, &r);
+
+	if (ret)
+		return ret;
+	if (o->json)
+		ctl_print_json(stdout, &r);
+	else if (print)
+		print(stdout, &r, o->bytes);
+	else
+		ctl_print_records(stdout, &r);
+	ctl_reply_free(&r);
+	return ZP_EXIT_OK;
+}
+
+/* ---------------------------------------------------------------------------
+ * Subcommands
+ * ------------------------------------------------------------------------ */
+
+static int run_status(struct opts *o, int argc, char **argv)
+{
+	struct words w = { 0 };
+
+	(void)argc, (void)argv;
+	add(&w, "status");
+	return show(o, &w, ctl_print_status);
+}
+
+static int run_stats(struct opts *o, int argc, char **argv)
+{
+	struct words w = { 0 };
+
+	(void)argc, (void)argv;
+	add(&w, "stats");
+	if (o->classes)
+		add(&w, "classes");
+	if (o->resident)
+		add(&w, "resident");
+	return show(o, &w, NULL);
+}
+
+static int run_top(struct opts *o, int argc, char **argv)
+{
+	struct ctl_conn c;
+	char err[1024];
+	int ret;
+
+	(void)argc, (void)argv;
+	if (o->interval < 0.1 || o->interval > 3600)
+		return usage_error("--interval: %s seconds (0.1 to 3600)",
+				   "bad");
+	if (o->count < 0)
+		return usage_error("--count: %s", "not a number of refreshes");
+	if (ctl_connect(&c, o->socket, o->timeout >= 0 ? o->timeout
+						      : DEFAULT_TIMEOUT,
+			err, sizeof(err))) {
+		fprintf(stderr, "zpoolctl: %s\n", err);
+		return ZP_EXIT_UNREACHABLE;
+	}
+	ret = ctl_top(&c, o->interval, o->count);
+	ctl_close(&c);
+	return ret;
+}
+
+static int run_version(struct opts *o, int argc, char **argv)
+{
+	struct words w = { 0 };
+	struct ctl_reply r;
+	int ret;
+
+	(void)argc, (void)argv;
+	add(&w, "version");
+	ret = ask(o, w.w, w.n, &r);
+	if (ret)
+		return ret;
+	if (o->json) {
+		ctl_print_json(stdout, &r);
+	} else {
+		printf("zpoolctl %s\n", PACKAGE_VERSION);
+		printf("zpoold %s, protocol %s\n",
+		       ctl_find(&r, "daemon") ? ctl_find(&r, "daemon") : "?",
+		       ctl_find(&r, "protocol") ? ctl_find(&r, "protocol")
+						: "?");
+	}
+	ctl_reply_free(&r);
+	return ZP_EXIT_OK;
+}
+
+static void print_volume_list(FILE *out, const struct ctl_reply *r,
+			      bool bytes)
+{
+	ctl_print_volumes(out, r, bytes);
+}
+
+static int run_volume_list(struct opts *o, int argc, char **argv)
+{
+	struct words w = { 0 };
+
+	(void)argc, (void)argv;
+	add(&w, "volume-list");
+	return show(o, &w, print_volume_list);
+}
+
+/* A command that changes state: its records, short, or "done". */
+static int act(struct opts *o, struct words *w, const char *done)
+{
+	struct ctl_reply r;
+	int ret = ask(o, w->w, w->n, &r);
+
+	if (ret)
+		return ret;
+	if (o->json)
+		ctl_print_json(stdout, &r);
+	else if (done)
+		printf("%s\n", done);
+	else
+		ctl_print_records(stdout, &r);
+	ctl_reply_free(&r);
+	return ZP_EXIT_OK;
+}
+
+static int run_volume_create(struct opts *o, int argc, char **argv)
+{
+	struct words w = { 0 };
+	char done[256];
+
+	(void)argc;
+	add(&w, "volume-create");
+	add(&w, argv[0]);
+	add(&w, argv[1]);
+	add_opt(&w, "node", o->node);
+	snprintf(done, sizeof(done), "volume '%s' created, %s", argv[0],
+		 argv[1]);
+	return act(o, &w, done);
+}
+
+static int run_volume_remove(struct opts *o, int argc, char **argv)
+{
+	struct words w = { 0 };
+	char done[256];
+
+	(void)argc;
+	add(&w, "volume-remove");
+	add(&w, argv[0]);
+	snprintf(done, sizeof(done), "volume '%s' removed", argv[0]);
+	return act(o, &w, done);
+}
+
+static int run_swapon(struct opts *o, int argc, char **argv)
+{
+	struct words w = { 0 };
+	struct ctl_reply r;
+	int ret;
+
+	(void)argc;
+	add(&w, "swapon");
+	add(&w, argv[0]);
+	add_opt(&w, "priority", o->priority);
+	if (o->discard)
+		add_opt(&w, "discard", "yes");
+	ret = ask(o, w.w, w.n, &r);
+	if (ret)
+		return ret;
+	if (o->json)
+		ctl_print_json(stdout, &r);
+	else
+		printf("%s: swap on %s, priority %s%s\n", argv[0],
+		       ctl_find(&r, "loop") ? ctl_find(&r, "loop") : "?",
+		       ctl_find(&r, "priority") ? ctl_find(&r, "priority")
+						: "?",
+		       o->discard ? ", discard" : "");
+	ctl_reply_free(&r);
+	return ZP_EXIT_OK;
+}
+
+static int run_swapoff(struct opts *o, int argc, char **argv)
+{
+	struct words w = { 0 };
+	struct ctl_reply r;
+	int ret;
+
+	(void)argc;
+	add(&w, "swapoff");
+	add(&w, argv[0]);
+	ret = ask(o, w.w, w.n, &r);
+	if (ret)
+		return ret;
+	if (o->json) {
+		ctl_print_json(stdout, &r);
+	} else {
+		for (size_t i = 0; i < r.n; i++)
+			printf("%s: swap off, %s detached\n", argv[0],
+			       r.rec[i].value);
+	}
+	ctl_reply_free(&r);
+	return ZP_EXIT_OK;
+}
+
+static void print_settings(FILE *out, const struct ctl_reply *r, bool bytes)
+{
+	(void)bytes;
+	for (size_t i = 0; i < r->n; i++)
+		fprintf(out, "%s = %s\n", r->rec[i].name, r->rec[i].value);
+}
+
+static int run_get(struct opts *o, int argc, char **argv)
+{
+	struct words w = { 0 };
+
+	add(&w, "get");
+	if (argc)
+		add(&w, argv[0]);
+	return show(o, &w, print_settings);
+}
+
+static int run_set(struct opts *o, int argc, char **argv)
+{
+	struct words w = { 0 };
+	struct ctl_reply r;
+	int ret;
+
+	(void)argc;
+	if (!strchr(argv[0], '=') || argv[0][0] == '=')
+		return usage_error("'%s' is not KEY=VALUE", argv[0]);
+	add(&w, "set");
+	add(&w, argv[0]);
+	ret = ask(o, w.w, w.n, &r);
+	if (ret)
+		return ret;
+	if (o->json)
+		ctl_print_json(stdout, &r);
+	else
+		print_settings(stdout, &r, false);
+	ctl_reply_free(&r);
+	return ZP_EXIT_OK;
+}
+
+static int run_compact(struct opts *o, int argc, char **argv)
+{
+	struct words w = { 0 };
+	struct ctl_reply r;
+	int ret;
+
+	(void)argc, (void)argv;
+	add(&w, "compact");
+	add_opt(&w, "node", o->node);
+	ret = ask(o, w.w, w.n, &r);
+	if (ret)
+		return ret;
+	if (o->json)
+		ctl_print_json(stdout, &r);
+	else
+		printf("compacted: %lld pages freed\n",
+		       (long long)ctl_num(&r, "pages_freed"));
+	ctl_reply_free(&r);
+	return ZP_EXIT_OK;
+}
+
+static int run_writeback(struct opts *o, int argc, char **argv)
+{
+	struct words w = { 0 };
+	struct ctl_reply r;
+	char size[32];
+	int ret;
+
+	(void)argc, (void)argv;
+	if (o->bytes && !o->wb_bytes)
+		return usage_error("%s needs a size", "--bytes");
+	if (o->wb_bytes && o->idle)
+		return usage_error("%s exclude each other", "--bytes and --idle");
+	add(&w, "writeback");
+	add_opt(&w, "bytes", o->wb_bytes);
+	add_opt(&w, "idle", o->idle);
+	add_opt(&w, "node", o->node);
+	if (o->idle && !o->json)
+		printf("marking the blocks in the pool; writing back those "
+		       "untouched in %s s\n",
+		       o->idle);
+	fflush(stdout);
+	ret = ask(o, w.w, w.n, &r);
+	if (ret)
+		return ret;
+	if (o->json) {
+		ctl_print_json(stdout, &r);
+	} else {
+		ctl_human((uint64_t)ctl_num(&r, "written_back") * 4096, size,
+			  sizeof(size));
+		printf("written back: %lld blocks (%s)\n",
+		       (long long)ctl_num(&r, "written_back"), size);
+	}
+	ctl_reply_free(&r);
+	return ZP_EXIT_OK;
+}
+
+static int run_reset_stats(struct opts *o, int argc, char **argv)
+{
+	struct words w = { 0 };
+
+	(void)argc, (void)argv;
+	add(&w, "reset-stats");
+	return act(o, &w, "statistics reset");
+}
+
+#define OPT_JSON "  -j, --json             print the reply as one JSON object\n"
+#define OPT_BYTES "      --bytes            sizes in bytes\n"
+#define OPT_NODE(what) "      --node N           " what "\n"
+
+static const struct cmd cmds[] = {
+	{ "status", "", "Each volume (size, data held, compressed, memory, ratio, on disk, node, swap) and the pool.",
+	  OPT_JSON OPT_BYTES, run_status, 0, 0, false },
+	{ "stats", "", "Every counter: the store and shrinker, the pool (per class with --classes), each node, the compressors, the FUSE front end, each volume.",
+	  OPT_JSON
+	  "      --classes          add each size class of the pool\n"
+	  "      --resident         add where the kernel says the pool's pages are, per node\n",
+	  run_stats, 0, 0, false },
+	{ "top", "", "A live view, refreshed every interval: pool, ratio, rates, nodes, volumes (q quits).",
+	  "      --interval SECONDS between refreshes (default 1)\n"
+	  "      --count N          stop after N refreshes\n",
+	  run_top, 0, 0, false },
+	{ "volume create", "NAME SIZE", "Add a volume (SIZE with K, M, G or T) while the daemon runs; it lasts until the daemon stops.",
+	  OPT_NODE("place its blocks on NUMA node N"), run_volume_create, 2, 2, false },
+	{ "volume remove", "NAME", "Remove a volume and free its blocks; refused while it is open or attached.",
+	  "", run_volume_remove, 1, 1, true },
+	{ "volume list", "", "The volumes: size, node, open files, loop device.",
+	  OPT_JSON OPT_BYTES, run_volume_list, 0, 0, false },
+	{ "swapon", "NAME", "Make a volume a fresh swap area on a free loop device (direct I/O) and swap on it.",
+	  "      --priority P       swap priority 0..32767 (default: the kernel's)\n"
+	  "      --discard          discard freed swap pages (frees their memory)\n",
+	  run_swapon, 1, 1, true },
+	{ "swapoff", "NAME", "Swap off a volume and detach its loop device.", "", run_swapoff, 1, 1, true },
+	{ "set", "KEY=VALUE", "Change a run-time setting: compressor, policy, max_pool_percent, max_pool_size, accept_threshold_percent, max_node_size, idle_seconds, node_hint, log_level.",
+	  "", run_set, 1, 1, false },
+	{ "get", "[KEY]", "Show one run-time setting, or all.", OPT_JSON, run_get, 0, 1, false },
+	{ "compact", "", "Compact the pool and return its free pages.", OPT_NODE("only node N"),
+	  run_compact, 0, 0, true },
+	{ "writeback", "", "Write blocks back to the backing store: all of them, --bytes N of the oldest, or those untouched for --idle SECONDS.",
+	  "      --bytes N          this much (K, M, G, T), oldest first\n"
+	  "      --idle SECONDS     the blocks not read or written for that long (waits that long)\n"
+	  OPT_NODE("only from node N's blocks"),
+	  run_writeback, 0, 0, true },
+	{ "reset-stats", "", "Zero the counters (what is held stays).", "", run_reset_stats, 0, 0, false },
+	{ "version", "", "The versions of zpoolctl, zpoold and the protocol.", OPT_JSON, run_version, 0, 0, false },
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: zpoolctl [global options] SUBCOMMAND [options] [ARGS]\n"
+		"\n"
+		"Steer a running zpoold over its control socket; see zpoolctl(8).\n"
+		"\n"
+		"Subcommands:\n");
+	for (size_t i = 0; i < ZP_ARRAY_SIZE(cmds); i++)
+		fprintf(out, "  %-14s %s\n", cmds[i].name, cmds[i].args);
+	fprintf(out,
+		"  help [SUBCOMMAND]\n"
+		"\n"
+		"Global options:\n"
+		"  -s, --socket PATH      the control socket (default $ZPOOLD_SOCKET,\n"
+		"                         else %s)\n"
+		"      --timeout SECONDS  wait this long for a reply (0: forever; default\n"
+		"                         %.0f, and forever for swapon, swapoff, volume\n"
+		"                         remove, compact and writeback)\n"
+		"  -j, --json             print replies as JSON (read-only subcommands)\n"
+		"  -h, --help             show this help; SUBCOMMAND --help for one\n"
+		"  -V, --version          show zpoolctl's version\n"
+		"\n"
+		"Exit status: 0 done, 1 the daemon replied with an error, 2 a wrong\n"
+		"command line (nothing sent), 3 the daemon cannot be reached.\n",
+		ZP_PROTO_DEFAULT_SOCKET, DEFAULT_TIMEOUT);
+}
+
+static const struct cmd *find_cmd(int argc, char **argv, int *used)
+{
+	char two[64];
+
+	if (argc >= 2) {
+		snprintf(two, sizeof(two), "%s %s", argv[0], argv[1]);
+		for (size_t i = 0; i < ZP_ARRAY_SIZE(cmds); i++)
+			if (!strcmp(cmds[i].name, two)) {
+				*used = 2;
+				return &cmds[i];
+			}
+	}
+	for (size_t i = 0; i < ZP_ARRAY_SIZE(cmds); i++)
+		if (!strcmp(cmds[i].name, argv[0])) {
+			*used = 1;
+			return &cmds[i];
+		}
+	return NULL;
+}
+
+/* Whether the subcommand's help lists the option (so that only those are
+ * taken). */
+static bool takes(const struct cmd *c, const char *opt)
+{
+	char want[40];
+
+	snprintf(want, sizeof(want), "--%s", opt);
+	return strstr(c->options, want) != NULL;
+}
+
+enum {
+	O_TIMEOUT = 256, O_BYTES, O_CLASSES, O_RESIDENT, O_NODE, O_PRIORITY,
+	O_DISCARD, O_IDLE, O_INTERVAL, O_COUNT,
+};
+
+static const struct option long_opts[] = {
+	{ "socket", required_argument, NULL, 's' },
+	{ "timeout", required_argument, NULL, O_TIMEOUT },
+	{ "json", no_argument, NULL, 'j' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ "bytes", optional_argument, NULL, O_BYTES },
+	{ "classes", no_argument, NULL, O_CLASSES },
+	{ "resident", no_argument, NULL, O_RESIDENT },
+	{ "node", required_argument, NULL, O_NODE },
+	{ "priority", required_argument, NULL, O_PRIORITY },
+	{ "discard", no_argument, NULL, O_DISCARD },
+	{ "idle", required_argument, NULL, O_IDLE },
+	{ "interval", required_argument, NULL, O_INTERVAL },
+	{ "count", required_argument, NULL, O_COUNT },
+	{ NULL, 0, NULL, 0 },
+};
+
+static bool parse_double(const char *s, double *out)
+{
+	char *end;
+
+	*out = strtod(s, &end);
+	return end != s && !*end;
+}
+
+/* Parse options anywhere on the command line (before or after the
+ * subcommand). Returns an exit code, or -1 to go on. */
+static int parse(int argc, char **argv, struct opts *o, char **pos, int *npos)
+{
+	const char *name;
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "-s:jhV", long_opts, NULL)) != -1) {
+		name = optind > 1 ? argv[optind - 1] : "";
+		switch (c) {
+		case 1:
+			pos[(*npos)++] = optarg;
+			continue;
+		case 's':
+			o->socket = optarg;
+			continue;
+		case O_TIMEOUT:
+			if (!parse_double(optarg, &o->timeout) || o->timeout < 0)
+				return usage_error("--timeout: '%s' is not a "
+						   "number of seconds",
+						   optarg);
+			continue;
+		case 'j':
+			o->json = true;
+			continue;
+		case 'h':
+			return -2;
+		case 'V':
+			printf("zpoolctl %s (protocol %d)\n", PACKAGE_VERSION,
+			       ZP_PROTO_VERSION);
+			return ZP_EXIT_OK;
+		case '?':
+			return usage_error("unknown option '%s'",
+					   argv[optind - 1]);
+		case ':':
+			return usage_error("'%s' needs an argument", name);
+		}
+		/* A subcommand's own option: only where it belongs. */
+		o->classes |= c == O_CLASSES;
+		o->resident |= c == O_RESIDENT;
+		o->discard |= c == O_DISCARD;
+		switch (c) {
+		case O_BYTES:
+			/* status and volume list: sizes in bytes; writeback:
+			 * --bytes N, which starts with a digit. */
+			if (optarg)
+				o->wb_bytes = optarg;
+			else if (optind < argc && argv[optind][0] >= '0' &&
+				 argv[optind][0] <= '9')
+				o->wb_bytes = argv[optind++];
+			else
+				o->bytes = true;
+			break;
+		case O_NODE:
+			o->node = optarg;
+			break;
+		case O_PRIORITY:
+			o->priority = optarg;
+			break;
+		case O_IDLE:
+			o->idle = optarg;
+			break;
+		case O_INTERVAL:
+			if (!parse_double(optarg, &o->interval))
+				return usage_error("--interval: '%s' is not a "
+						   "number of seconds",
+						   optarg);
+			break;
+		case O_COUNT:
+			o->count = strtol(optarg, NULL, 10);
+			if (o->count <= 0)
+				return usage_error("--count: '%s' is not a "
+						   "positive number",
+						   optarg);
+			break;
+		}
+	}
+	return -1;
+}
+
+/* Options given that the command does not take. */
+static int check_options(const struct cmd *c, const struct opts *o)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+	} set[] = {
+		{ "classes", offsetof(struct opts, classes) },
+		{ "resident", offsetof(struct opts, resident) },
+		{ "discard", offsetof(struct opts, discard) },
+		{ "bytes", offsetof(struct opts, bytes) },
+	};
+	static const struct {
+		const char *name;
+		size_t off;
+	} given[] = {
+		{ "node", offsetof(struct opts, node) },
+		{ "priority", offsetof(struct opts, priority) },
+		{ "bytes", offsetof(struct opts, wb_bytes) },
+		{ "idle", offsetof(struct opts, idle) },
+	};
+
+	for (size_t i = 0; i < ZP_ARRAY_SIZE(set); i++)
+		if (*(const bool *)((const char *)o + set[i].off) &&
+		    !takes(c, set[i].name))
+			return usage_error("%s takes no such option",
+					   c->name);
+	for (size_t i = 0; i < ZP_ARRAY_SIZE(given); i++)
+		if (*(const char *const *)((const char *)o + given[i].off) &&
+		    !takes(c, given[i].name))
+			return usage_error("%s takes no such option", c->name);
+	if (o->json && !takes(c, "json"))
+		return usage_error("%s has no JSON output", c->name);
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = { .timeout = -1, .interval = 1.0 };
+	char **pos = calloc((size_t)argc + 1, sizeof(char *));
+	const struct cmd *c;
+	int npos = 0, used = 0, ret;
+
+	if (!pos)
+		return ZP_EXIT_ERROR;
+	o.socket = getenv("ZPOOLD_SOCKET");
+	if (!o.socket || !*o.socket)
+		o.socket = ZP_PROTO_DEFAULT_SOCKET;
+	ret = parse(argc, argv, &o, pos, &npos);
+	c = npos ? find_cmd(npos, pos, &used) : NULL;
+	if (npos && !strcmp(pos[0], "help")) {
+		c = npos > 1 ? find_cmd(npos - 1, pos + 1, &used) : NULL;
+		if (npos > 1 && !c)
+			return usage_error("no subcommand '%s'", pos[1]);
+		ret = -2;
+	}
+	current = c;
+	if (ret == -2) {
+		if (c)
+			cmd_usage(stdout, c);
+		else
+			usage(stdout);
+		return ZP_EXIT_OK;
+	}
+	if (ret >= 0)
+		return ret;
+	if (!npos)
+		return usage_error("%s", "no subcommand");
+	if (!c)
+		return usage_error("no subcommand '%s'", pos[0]);
+	ret = check_options(c, &o);
+	if (ret >= 0)
+		return ret;
+	npos -= used;
+	if ((unsigned int)npos < c->min_args)
+		return usage_error("%s: missing arguments", c->name);
+	if ((unsigned int)npos > c->max_args)
+		return usage_error("unexpected argument '%s'",
+				   pos[used + (int)c->max_args]);
+	ret = c->run(&o, npos, pos + used);
+	free(pos);
+	return ret;
+}
