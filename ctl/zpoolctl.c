@@ -32,14 +32,20 @@ struct opts {
 	long count;
 };
 
+struct words;
+struct out;
+
 struct cmd {
 	const char *name;  /* as typed: "volume create" */
 	const char *args;  /* positional arguments, for usage */
 	const char *what;  /* one line */
 	const char *options; /* the option lines of its help */
-	int (*run)(struct opts *o, int argc, char **argv);
 	unsigned int min_args, max_args;
 	bool slow;
+	/* A request and its reply for people, or a run of its own. */
+	int (*build)(const struct opts *o, char **argv, struct words *w);
+	void (*text)(const struct out *t);
+	int (*run)(struct opts *o, int argc, char **argv);
 };
 
 static const struct cmd *current;
@@ -122,49 +128,43 @@ static void add_opt(struct words *w, const char *key, const char *value)
 	add(w, w->opt[w->nopt++]);
 }
 
-/* A read-only command: the reply as JSON, or by print. */
-static int show(struct opts *o, struct words *w,
-		void (*print)(FILE *out, const struct ctl_reply *r, bool bytes))
-{
-	struct ctl_reply r;
-	int ret = ask(o, w->w, w->n, &r);
-
-	if (ret)
-		return ret;
-	if (o->json)
-		ctl_print_json(stdout, &r);
-	else if (print)
-		print(stdout, &r, o->bytes);
-	else
-		ctl_print_records(stdout, &r);
-	ctl_reply_free(&r);
-	return ZP_EXIT_OK;
-}
-
 /* ---------------------------------------------------------------------------
- * Subcommands
+ * Subcommands: each makes its request's words (or refuses the command
+ * line) and prints a reply for people; --json prints any reply the same.
  * ------------------------------------------------------------------------ */
 
-static int run_status(struct opts *o, int argc, char **argv)
-{
-	struct words w = { 0 };
+struct out {
+	const struct ctl_reply *r;
+	const struct opts *o;
+	char **argv; /* the subcommand's arguments */
+};
 
-	(void)argc, (void)argv;
-	add(&w, "status");
-	return show(o, &w, ctl_print_status);
+static int build_status(const struct opts *o, char **argv, struct words *w)
+{
+	(void)o, (void)argv;
+	add(w, "status");
+	return -1;
 }
 
-static int run_stats(struct opts *o, int argc, char **argv)
+static void text_status(const struct out *t)
 {
-	struct words w = { 0 };
+	ctl_print_status(stdout, t->r, t->o->bytes);
+}
 
-	(void)argc, (void)argv;
-	add(&w, "stats");
+static int build_stats(const struct opts *o, char **argv, struct words *w)
+{
+	(void)argv;
+	add(w, "stats");
 	if (o->classes)
-		add(&w, "classes");
+		add(w, "classes");
 	if (o->resident)
-		add(&w, "resident");
-	return show(o, &w, NULL);
+		add(w, "resident");
+	return -1;
+}
+
+static void text_records(const struct out *t)
+{
+	ctl_print_records(stdout, t->r);
 }
 
 static int run_top(struct opts *o, int argc, char **argv)
@@ -175,10 +175,8 @@ static int run_top(struct opts *o, int argc, char **argv)
 
 	(void)argc, (void)argv;
 	if (o->interval < 0.1 || o->interval > 3600)
-		return usage_error("--interval: %s seconds (0.1 to 3600)",
-				   "bad");
-	if (o->count < 0)
-		return usage_error("--count: %s", "not a number of refreshes");
+		return usage_error("--interval: %g seconds (0.1 to 3600)",
+				   o->interval);
 	if (ctl_connect(&c, o->socket, o->timeout >= 0 ? o->timeout
 						      : DEFAULT_TIMEOUT,
 			err, sizeof(err))) {
@@ -190,243 +188,181 @@ static int run_top(struct opts *o, int argc, char **argv)
 	return ret;
 }
 
-static int run_version(struct opts *o, int argc, char **argv)
+static int build_version(const struct opts *o, char **argv, struct words *w)
 {
-	struct words w = { 0 };
-	struct ctl_reply r;
-	int ret;
-
-	(void)argc, (void)argv;
-	add(&w, "version");
-	ret = ask(o, w.w, w.n, &r);
-	if (ret)
-		return ret;
-	if (o->json) {
-		ctl_print_json(stdout, &r);
-	} else {
-		printf("zpoolctl %s\n", PACKAGE_VERSION);
-		printf("zpoold %s, protocol %s\n",
-		       ctl_find(&r, "daemon") ? ctl_find(&r, "daemon") : "?",
-		       ctl_find(&r, "protocol") ? ctl_find(&r, "protocol")
-						: "?");
-	}
-	ctl_reply_free(&r);
-	return ZP_EXIT_OK;
+	(void)o, (void)argv;
+	add(w, "version");
+	return -1;
 }
 
-static void print_volume_list(FILE *out, const struct ctl_reply *r,
-			      bool bytes)
+static void text_version(const struct out *t)
 {
-	ctl_print_volumes(out, r, bytes);
+	const char *daemon = ctl_find(t->r, "daemon");
+	const char *proto = ctl_find(t->r, "protocol");
+
+	printf("zpoolctl %s\n", PACKAGE_VERSION);
+	printf("zpoold %s, protocol %s\n", daemon ? daemon : "?",
+	       proto ? proto : "?");
 }
 
-static int run_volume_list(struct opts *o, int argc, char **argv)
+static int build_volume_list(const struct opts *o, char **argv,
+			     struct words *w)
 {
-	struct words w = { 0 };
-
-	(void)argc, (void)argv;
-	add(&w, "volume-list");
-	return show(o, &w, print_volume_list);
+	(void)o, (void)argv;
+	add(w, "volume-list");
+	return -1;
 }
 
-/* A command that changes state: its records, short, or "done". */
-static int act(struct opts *o, struct words *w, const char *done)
+static void text_volume_list(const struct out *t)
 {
-	struct ctl_reply r;
-	int ret = ask(o, w->w, w->n, &r);
-
-	if (ret)
-		return ret;
-	if (o->json)
-		ctl_print_json(stdout, &r);
-	else if (done)
-		printf("%s\n", done);
-	else
-		ctl_print_records(stdout, &r);
-	ctl_reply_free(&r);
-	return ZP_EXIT_OK;
+	ctl_print_volumes(stdout, t->r, t->o->bytes);
 }
 
-static int run_volume_create(struct opts *o, int argc, char **argv)
+static int build_volume_create(const struct opts *o, char **argv,
+			       struct words *w)
 {
-	struct words w = { 0 };
-	char done[256];
-
-	(void)argc;
-	add(&w, "volume-create");
-	add(&w, argv[0]);
-	add(&w, argv[1]);
-	add_opt(&w, "node", o->node);
-	snprintf(done, sizeof(done), "volume '%s' created, %s", argv[0],
-		 argv[1]);
-	return act(o, &w, done);
+	add(w, "volume-create");
+	add(w, argv[0]);
+	add(w, argv[1]);
+	add_opt(w, "node", o->node);
+	return -1;
 }
 
-static int run_volume_remove(struct opts *o, int argc, char **argv)
+static void text_volume_create(const struct out *t)
 {
-	struct words w = { 0 };
-	char done[256];
-
-	(void)argc;
-	add(&w, "volume-remove");
-	add(&w, argv[0]);
-	snprintf(done, sizeof(done), "volume '%s' removed", argv[0]);
-	return act(o, &w, done);
+	printf("volume '%s' created, %s\n", t->argv[0], t->argv[1]);
 }
 
-static int run_swapon(struct opts *o, int argc, char **argv)
+static int build_volume_remove(const struct opts *o, char **argv,
+			       struct words *w)
 {
-	struct words w = { 0 };
-	struct ctl_reply r;
-	int ret;
+	(void)o;
+	add(w, "volume-remove");
+	add(w, argv[0]);
+	return -1;
+}
 
-	(void)argc;
-	add(&w, "swapon");
-	add(&w, argv[0]);
-	add_opt(&w, "priority", o->priority);
+static void text_volume_remove(const struct out *t)
+{
+	printf("volume '%s' removed\n", t->argv[0]);
+}
+
+static int build_swapon(const struct opts *o, char **argv, struct words *w)
+{
+	add(w, "swapon");
+	add(w, argv[0]);
+	add_opt(w, "priority", o->priority);
 	if (o->discard)
-		add_opt(&w, "discard", "yes");
-	ret = ask(o, w.w, w.n, &r);
-	if (ret)
-		return ret;
-	if (o->json)
-		ctl_print_json(stdout, &r);
-	else
-		printf("%s: swap on %s, priority %s%s\n", argv[0],
-		       ctl_find(&r, "loop") ? ctl_find(&r, "loop") : "?",
-		       ctl_find(&r, "priority") ? ctl_find(&r, "priority")
-						: "?",
-		       o->discard ? ", discard" : "");
-	ctl_reply_free(&r);
-	return ZP_EXIT_OK;
+		add_opt(w, "discard", "yes");
+	return -1;
 }
 
-static int run_swapoff(struct opts *o, int argc, char **argv)
+static void text_swapon(const struct out *t)
 {
-	struct words w = { 0 };
-	struct ctl_reply r;
-	int ret;
+	const char *loop = ctl_find(t->r, "loop");
+	const char *prio = ctl_find(t->r, "priority");
 
-	(void)argc;
-	add(&w, "swapoff");
-	add(&w, argv[0]);
-	ret = ask(o, w.w, w.n, &r);
-	if (ret)
-		return ret;
-	if (o->json) {
-		ctl_print_json(stdout, &r);
-	} else {
-		for (size_t i = 0; i < r.n; i++)
-			printf("%s: swap off, %s detached\n", argv[0],
-			       r.rec[i].value);
-	}
-	ctl_reply_free(&r);
-	return ZP_EXIT_OK;
+	printf("%s: swap on %s, priority %s%s\n", t->argv[0],
+	       loop ? loop : "?", prio ? prio : "?",
+	       t->o->discard ? ", discard" : "");
 }
 
-static void print_settings(FILE *out, const struct ctl_reply *r, bool bytes)
+static int build_swapoff(const struct opts *o, char **argv, struct words *w)
 {
-	(void)bytes;
-	for (size_t i = 0; i < r->n; i++)
-		fprintf(out, "%s = %s\n", r->rec[i].name, r->rec[i].value);
+	(void)o;
+	add(w, "swapoff");
+	add(w, argv[0]);
+	return -1;
 }
 
-static int run_get(struct opts *o, int argc, char **argv)
+static void text_swapoff(const struct out *t)
 {
-	struct words w = { 0 };
-
-	add(&w, "get");
-	if (argc)
-		add(&w, argv[0]);
-	return show(o, &w, print_settings);
+	for (size_t i = 0; i < t->r->n; i++)
+		printf("%s: swap off, %s detached\n", t->argv[0],
+		       t->r->rec[i].value);
 }
 
-static int run_set(struct opts *o, int argc, char **argv)
+static int build_get(const struct opts *o, char **argv, struct words *w)
 {
-	struct words w = { 0 };
-	struct ctl_reply r;
-	int ret;
+	(void)o;
+	add(w, "get");
+	if (argv[0])
+		add(w, argv[0]);
+	return -1;
+}
 
-	(void)argc;
+static void text_settings(const struct out *t)
+{
+	for (size_t i = 0; i < t->r->n; i++)
+		printf("%s = %s\n", t->r->rec[i].name, t->r->rec[i].value);
+}
+
+static int build_set(const struct opts *o, char **argv, struct words *w)
+{
+	(void)o;
 	if (!strchr(argv[0], '=') || argv[0][0] == '=')
 		return usage_error("'%s' is not KEY=VALUE", argv[0]);
-	add(&w, "set");
-	add(&w, argv[0]);
-	ret = ask(o, w.w, w.n, &r);
-	if (ret)
-		return ret;
-	if (o->json)
-		ctl_print_json(stdout, &r);
-	else
-		print_settings(stdout, &r, false);
-	ctl_reply_free(&r);
-	return ZP_EXIT_OK;
+	add(w, "set");
+	add(w, argv[0]);
+	return -1;
 }
 
-static int run_compact(struct opts *o, int argc, char **argv)
+static int build_compact(const struct opts *o, char **argv, struct words *w)
 {
-	struct words w = { 0 };
-	struct ctl_reply r;
-	int ret;
-
-	(void)argc, (void)argv;
-	add(&w, "compact");
-	add_opt(&w, "node", o->node);
-	ret = ask(o, w.w, w.n, &r);
-	if (ret)
-		return ret;
-	if (o->json)
-		ctl_print_json(stdout, &r);
-	else
-		printf("compacted: %lld pages freed\n",
-		       (long long)ctl_num(&r, "pages_freed"));
-	ctl_reply_free(&r);
-	return ZP_EXIT_OK;
+	(void)argv;
+	add(w, "compact");
+	add_opt(w, "node", o->node);
+	return -1;
 }
 
-static int run_writeback(struct opts *o, int argc, char **argv)
+static void text_compact(const struct out *t)
 {
-	struct words w = { 0 };
-	struct ctl_reply r;
-	char size[32];
-	int ret;
+	printf("compacted: %lld pages freed\n",
+	       (long long)ctl_num(t->r, "pages_freed"));
+}
 
-	(void)argc, (void)argv;
+static int build_writeback(const struct opts *o, char **argv,
+			   struct words *w)
+{
+	(void)argv;
 	if (o->bytes && !o->wb_bytes)
 		return usage_error("%s needs a size", "--bytes");
 	if (o->wb_bytes && o->idle)
 		return usage_error("%s exclude each other", "--bytes and --idle");
-	add(&w, "writeback");
-	add_opt(&w, "bytes", o->wb_bytes);
-	add_opt(&w, "idle", o->idle);
-	add_opt(&w, "node", o->node);
-	if (o->idle && !o->json)
+	add(w, "writeback");
+	add_opt(w, "bytes", o->wb_bytes);
+	add_opt(w, "idle", o->idle);
+	add_opt(w, "node", o->node);
+	if (o->idle && !o->json) {
 		printf("marking the blocks in the pool; writing back those "
 		       "untouched in %s s\n",
 		       o->idle);
-	fflush(stdout);
-	ret = ask(o, w.w, w.n, &r);
-	if (ret)
-		return ret;
-	if (o->json) {
-		ctl_print_json(stdout, &r);
-	} else {
-		ctl_human((uint64_t)ctl_num(&r, "written_back") * 4096, size,
-			  sizeof(size));
-		printf("written back: %lld blocks (%s)\n",
-		       (long long)ctl_num(&r, "written_back"), size);
+		fflush(stdout);
 	}
-	ctl_reply_free(&r);
-	return ZP_EXIT_OK;
+	return -1;
 }
 
-static int run_reset_stats(struct opts *o, int argc, char **argv)
+static void text_writeback(const struct out *t)
 {
-	struct words w = { 0 };
+	int64_t n = ctl_num(t->r, "written_back");
+	char size[32];
 
-	(void)argc, (void)argv;
-	add(&w, "reset-stats");
-	return act(o, &w, "statistics reset");
+	ctl_human((uint64_t)n * 4096, size, sizeof(size));
+	printf("written back: %lld blocks (%s)\n", (long long)n, size);
+}
+
+static int build_reset_stats(const struct opts *o, char **argv,
+			     struct words *w)
+{
+	(void)o, (void)argv;
+	add(w, "reset-stats");
+	return -1;
+}
+
+static void text_reset_stats(const struct out *t)
+{
+	(void)t;
+	printf("statistics reset\n");
 }
 
 #define OPT_JSON "  -j, --json             print the reply as one JSON object\n"
@@ -434,41 +370,92 @@ static int run_reset_stats(struct opts *o, int argc, char **argv)
 #define OPT_NODE(what) "      --node N           " what "\n"
 
 static const struct cmd cmds[] = {
-	{ "status", "", "Each volume (size, data held, compressed, memory, ratio, on disk, node, swap) and the pool.",
-	  OPT_JSON OPT_BYTES, run_status, 0, 0, false },
-	{ "stats", "", "Every counter: the store and shrinker, the pool (per class with --classes), each node, the compressors, the FUSE front end, each volume.",
+	{ "status", "",
+	  "Each volume (size, data held, compressed, memory, ratio, on disk, "
+	  "node, swap) and the pool.",
+	  OPT_JSON OPT_BYTES, 0, 0, false, build_status, text_status, NULL },
+	{ "stats", "",
+	  "Every counter: the store and shrinker, the pool (per class with "
+	  "--classes), each node, the compressors, the FUSE front end, each "
+	  "volume.",
 	  OPT_JSON
 	  "      --classes          add each size class of the pool\n"
-	  "      --resident         add where the kernel says the pool's pages are, per node\n",
-	  run_stats, 0, 0, false },
-	{ "top", "", "A live view, refreshed every interval: pool, ratio, rates, nodes, volumes (q quits).",
+	  "      --resident         add where the kernel says the pool's pages "
+	  "are, per node\n",
+	  0, 0, false, build_stats, text_records, NULL },
+	{ "top", "",
+	  "A live view, refreshed every interval: pool, ratio, rates, nodes, "
+	  "volumes (q quits).",
 	  "      --interval SECONDS between refreshes (default 1)\n"
 	  "      --count N          stop after N refreshes\n",
-	  run_top, 0, 0, false },
-	{ "volume create", "NAME SIZE", "Add a volume (SIZE with K, M, G or T) while the daemon runs; it lasts until the daemon stops.",
-	  OPT_NODE("place its blocks on NUMA node N"), run_volume_create, 2, 2, false },
-	{ "volume remove", "NAME", "Remove a volume and free its blocks; refused while it is open or attached.",
-	  "", run_volume_remove, 1, 1, true },
+	  0, 0, false, NULL, NULL, run_top },
+	{ "volume create", "NAME SIZE",
+	  "Add a volume (SIZE with K, M, G or T) while the daemon runs; it "
+	  "lasts until the daemon stops.",
+	  OPT_NODE("place its blocks on NUMA node N"), 2, 2, false,
+	  build_volume_create, text_volume_create, NULL },
+	{ "volume remove", "NAME",
+	  "Remove a volume and free its blocks; refused while it is open or "
+	  "attached.",
+	  "", 1, 1, true, build_volume_remove, text_volume_remove, NULL },
 	{ "volume list", "", "The volumes: size, node, open files, loop device.",
-	  OPT_JSON OPT_BYTES, run_volume_list, 0, 0, false },
-	{ "swapon", "NAME", "Make a volume a fresh swap area on a free loop device (direct I/O) and swap on it.",
-	  "      --priority P       swap priority 0..32767 (default: the kernel's)\n"
-	  "      --discard          discard freed swap pages (frees their memory)\n",
-	  run_swapon, 1, 1, true },
-	{ "swapoff", "NAME", "Swap off a volume and detach its loop device.", "", run_swapoff, 1, 1, true },
-	{ "set", "KEY=VALUE", "Change a run-time setting: compressor, policy, max_pool_percent, max_pool_size, accept_threshold_percent, max_node_size, idle_seconds, node_hint, log_level.",
-	  "", run_set, 1, 1, false },
-	{ "get", "[KEY]", "Show one run-time setting, or all.", OPT_JSON, run_get, 0, 1, false },
-	{ "compact", "", "Compact the pool and return its free pages.", OPT_NODE("only node N"),
-	  run_compact, 0, 0, true },
-	{ "writeback", "", "Write blocks back to the backing store: all of them, --bytes N of the oldest, or those untouched for --idle SECONDS.",
+	  OPT_JSON OPT_BYTES, 0, 0, false, build_volume_list, text_volume_list,
+	  NULL },
+	{ "swapon", "NAME",
+	  "Make a volume a fresh swap area on a free loop device (direct I/O) "
+	  "and swap on it.",
+	  "      --priority P       swap priority 0..32767 (default: the "
+	  "kernel's)\n"
+	  "      --discard          discard freed swap pages (frees their "
+	  "memory)\n",
+	  1, 1, true, build_swapon, text_swapon, NULL },
+	{ "swapoff", "NAME", "Swap off a volume and detach its loop device.",
+	  "", 1, 1, true, build_swapoff, text_swapoff, NULL },
+	{ "set", "KEY=VALUE",
+	  "Change a run-time setting: compressor, policy, max_pool_percent, "
+	  "max_pool_size, accept_threshold_percent, max_node_size, "
+	  "idle_seconds, node_hint, log_level.",
+	  "", 1, 1, false, build_set, text_settings, NULL },
+	{ "get", "[KEY]", "Show one run-time setting, or all.", OPT_JSON, 0, 1,
+	  false, build_get, text_settings, NULL },
+	{ "compact", "", "Compact the pool and return its free pages.",
+	  OPT_NODE("only node N"), 0, 0, true, build_compact, text_compact,
+	  NULL },
+	{ "writeback", "",
+	  "Write blocks back to the backing store: all of them, --bytes N of "
+	  "the oldest, or those untouched for --idle SECONDS.",
 	  "      --bytes N          this much (K, M, G, T), oldest first\n"
-	  "      --idle SECONDS     the blocks not read or written for that long (waits that long)\n"
-	  OPT_NODE("only from node N's blocks"),
-	  run_writeback, 0, 0, true },
-	{ "reset-stats", "", "Zero the counters (what is held stays).", "", run_reset_stats, 0, 0, false },
-	{ "version", "", "The versions of zpoolctl, zpoold and the protocol.", OPT_JSON, run_version, 0, 0, false },
+	  "      --idle SECONDS     the blocks not read or written for that "
+	  "long (waits that long)\n" OPT_NODE("only from node N's blocks"),
+	  0, 0, true, build_writeback, text_writeback, NULL },
+	{ "reset-stats", "", "Zero the counters (what is held stays).", "", 0,
+	  0, false, build_reset_stats, text_reset_stats, NULL },
+	{ "version", "", "The versions of zpoolctl, zpoold and the protocol.",
+	  OPT_JSON, 0, 0, false, build_version, text_version, NULL },
 };
+
+/* A subcommand that is one request: build it, send it, print the reply. */
+static int request(struct opts *o, const struct cmd *c, char **argv)
+{
+	struct words w = { 0 };
+	struct ctl_reply r;
+	int ret = c->build(o, argv, &w);
+
+	if (ret >= 0)
+		return ret;
+	ret = ask(o, w.w, w.n, &r);
+	if (ret)
+		return ret;
+	if (o->json) {
+		ctl_print_json(stdout, &r);
+	} else {
+		struct out t = { .r = &r, .o = o, .argv = argv };
+
+		c->text(&t);
+	}
+	ctl_reply_free(&r);
+	return ZP_EXIT_OK;
+}
 
 static void usage(FILE *out)
 {
@@ -719,7 +706,8 @@ int main(int argc, char **argv)
 	if ((unsigned int)npos > c->max_args)
 		return usage_error("unexpected argument '%s'",
 				   pos[used + (int)c->max_args]);
-	ret = c->run(&o, npos, pos + used);
+	ret = c->run ? c->run(&o, npos, pos + used)
+		     : request(&o, c, pos + used);
 	free(pos);
 	return ret;
 }

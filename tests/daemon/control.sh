@@ -207,10 +207,12 @@ dd if="$corpus" of="$ZT_MNT/vol1" bs=1M count=2 skip=40 oflag=direct \
 disk_before=$(jget .volume.vol1.blocks_disk stats)
 ctl_ok writeback --idle 3 >"$ZT_TMP/idle.out" &
 wb=$!
-for ((i = 0; i < 8; i++)); do
-	sleep 0.4
+# Read all along, so that each of those blocks is read again soon after
+# the marks, whenever they come.
+while kill -0 $wb 2>/dev/null; do
 	dd if="$ZT_MNT/vol1" of=/dev/null bs=1M count=1 iflag=direct \
 		status=none || fail "reading vol1"
+	sleep 0.1
 done
 wait $wb || fail "writeback --idle 3 failed: $(cat "$ZT_TMP/idle.out")"
 disk_after=$(jget .volume.vol1.blocks_disk stats)
