@@ -209,9 +209,11 @@ requires_root() {
 
 write_config() {
 	{
-		printf '[daemon]\nmountpoint = %s\ncontrol_socket = %s\n' \
-			"$ZT_MNT" "$ZT_SOCK"
+		printf '[daemon]\nmountpoint = %s\n' "$ZT_MNT"
 		cat
+		# Last, so that the lines of what a test wrote keep their
+		# numbers in messages.
+		printf '[daemon]\ncontrol_socket = %s\n' "$ZT_SOCK"
 	} >"$1"
 }
 
