@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/swap.h>
@@ -519,6 +520,10 @@ static void test_errors(void **state)
 	assert_has(err, "not attached");
 }
 
+/* Swap is machine-wide: the swap tests take this lock (lib.sh lock_swap),
+ * so that one's swap area never takes another's pages. */
+#define SWAP_LOCK "/run/lock/zpoold-tests-swap.lock"
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -527,6 +532,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_swap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 	};
+	int lock = open(SWAP_LOCK, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 
+	if (lock >= 0)
+		flock(lock, LOCK_EX);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
