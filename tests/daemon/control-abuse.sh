@@ -107,7 +107,7 @@ for ((i = 0; i < 40; i++)); do
 done
 sleep 2
 out=$("$poke" -t 2 "$ZT_SOCK" 'zpoold/1 version\n')
-grep -q "^zpoold/1 error busy " <<<"$out" ||
+grep -q "^zpoold/1 error busy too many clients" <<<"$out" ||
 	fail "client 41 got: $out"
 wait "${crowd[@]}"
 timeout 5 "$ZPOOLCTL" -s "$ZT_SOCK" version >/dev/null ||

@@ -13,11 +13,13 @@
  * holds the connection for up to SECS without reading a byte and prints
  * "closed after N s" when the daemon dropped it, or "still open" (the
  * daemon's unread bytes are drained first: a dropped connection then
- * reads as its end). Exit status 0, or 2 for bad usage and 1 when the
- * socket cannot be reached.
+ * reads as its end). A send that fails (the daemon closed the
+ * connection) prints "send failed: ..." and goes on to the reading. Exit
+ * status 0, or 2 for bad usage and 1 when the socket cannot be reached.
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +84,7 @@ int main(int argc, char **argv)
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	double timeout = 5, pause = 0, hold = -1, start;
 	long repeat = 1;
+	bool failed = false;
 	char *data;
 	size_t len;
 	int fd, c;
@@ -110,7 +113,7 @@ int main(int argc, char **argv)
 		perror("ctlpoke: connect");
 		return 1;
 	}
-	for (long i = 0; i < repeat; i++) {
+	for (long i = 0; i < repeat && !failed; i++) {
 		size_t off = 0;
 
 		while (off < len) {
@@ -118,9 +121,11 @@ int main(int argc, char **argv)
 					 MSG_NOSIGNAL);
 
 			if (n < 0) {
-				/* The daemon closed on us: say so. */
+				/* The daemon closed on us: say so, then read
+				 * what it said before. */
 				printf("send failed: %s\n", strerror(errno));
-				return 0;
+				failed = true;
+				break;
 			}
 			off += (size_t)n;
 		}
