@@ -146,35 +146,39 @@ static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
  */
 static bool may_stop(struct daemon *d)
 {
+	char names[ZPD_MAX_VOLUMES][ZPD_VOLUME_NAME_MAX + 1];
+	unsigned int i, n = 0;
 	bool ok = true;
-	unsigned int i;
 
-	/* Volumes are removed only by the control thread, which is stopped
-	 * once the daemon may stop: the list holds still. */
-	for (i = 0; i < ZPD_MAX_VOLUMES; i++) {
-		struct zpd_volume *v = d->store->volumes[i];
+	/* The names first: swapoff must not run under the lock that volume
+	 * commands take. */
+	pthread_rwlock_rdlock(&d->store->volumes_lock);
+	for (i = 0; i < ZPD_MAX_VOLUMES; i++)
+		if (d->store->volumes[i] && !d->store->volumes[i]->removing)
+			memcpy(names[n++], d->store->volumes[i]->name,
+			       sizeof(names[0]));
+	pthread_rwlock_unlock(&d->store->volumes_lock);
+	for (i = 0; i < n; i++) {
 		char path[PATH_MAX + ZPD_VOLUME_NAME_MAX + 2], loops[1024];
-		const char *dev;
-		int n;
+		const char *name = names[i], *dev;
+		int nr;
 
-		if (!v)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", d->cfg.mountpoint,
-			 v->name);
-		n = zpd_loops_of(path, loops, sizeof(loops));
-		for (dev = loops; n > 0; n--, dev += strlen(dev) + 1) {
+		snprintf(path, sizeof(path), "%s/%.*s", d->cfg.mountpoint,
+			 ZPD_VOLUME_NAME_MAX, name);
+		nr = zpd_loops_of(path, loops, sizeof(loops));
+		for (dev = loops; nr > 0; nr--, dev += strlen(dev) + 1) {
 			if (!zpd_is_swap(dev)) {
 				zpd_log(LOG_WARNING,
 					"volume '%s' is still attached to %s; "
 					"its data goes away with the daemon",
-					v->name, dev);
+					name, dev);
 				continue;
 			}
 			if (d->cfg.swapoff_on_stop) {
 				zpd_log(LOG_NOTICE,
 					"volume '%s' is swap on %s: running "
 					"swapoff",
-					v->name, dev);
+					name, dev);
 				if (!swapoff(dev))
 					continue;
 				zpd_log(LOG_ERR,
@@ -186,7 +190,7 @@ static bool may_stop(struct daemon *d)
 					"active swap on %s, whose pages exist "
 					"only here; run 'swapoff %s' first (or "
 					"set swapoff_on_stop = yes in [daemon])",
-					v->name, dev, dev);
+					name, dev, dev);
 			}
 			ok = false;
 		}
