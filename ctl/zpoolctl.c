@@ -663,19 +663,12 @@ static int check_options(const struct cmd *c, const struct opts *o)
 	return -1;
 }
 
-int main(int argc, char **argv)
+/* Everything after reading the command line: an exit code. */
+static int dispatch(struct opts *o, int ret, char **pos, int npos)
 {
-	struct opts o = { .timeout = -1, .interval = 1.0 };
-	char **pos = calloc((size_t)argc + 1, sizeof(char *));
 	const struct cmd *c;
-	int npos = 0, used = 0, ret;
+	int used = 0;
 
-	if (!pos)
-		return ZP_EXIT_ERROR;
-	o.socket = getenv("ZPOOLD_SOCKET");
-	if (!o.socket || !*o.socket)
-		o.socket = ZP_PROTO_DEFAULT_SOCKET;
-	ret = parse(argc, argv, &o, pos, &npos);
 	c = npos ? find_cmd(npos, pos, &used) : NULL;
 	if (npos && !strcmp(pos[0], "help")) {
 		c = npos > 1 ? find_cmd(npos - 1, pos + 1, &used) : NULL;
@@ -697,7 +690,7 @@ int main(int argc, char **argv)
 		return usage_error("%s", "no subcommand");
 	if (!c)
 		return usage_error("no subcommand '%s'", pos[0]);
-	ret = check_options(c, &o);
+	ret = check_options(c, o);
 	if (ret >= 0)
 		return ret;
 	npos -= used;
@@ -706,8 +699,22 @@ int main(int argc, char **argv)
 	if ((unsigned int)npos > c->max_args)
 		return usage_error("unexpected argument '%s'",
 				   pos[used + (int)c->max_args]);
-	ret = c->run ? c->run(&o, npos, pos + used)
-		     : request(&o, c, pos + used);
+	return c->run ? c->run(o, npos, pos + used) : request(o, c, pos + used);
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = { .timeout = -1, .interval = 1.0 };
+	char **pos = calloc((size_t)argc + 1, sizeof(char *));
+	int npos = 0, ret;
+
+	if (!pos)
+		return ZP_EXIT_ERROR;
+	o.socket = getenv("ZPOOLD_SOCKET");
+	if (!o.socket || !*o.socket)
+		o.socket = ZP_PROTO_DEFAULT_SOCKET;
+	ret = parse(argc, argv, &o, pos, &npos);
+	ret = dispatch(&o, ret, pos, npos);
 	free(pos);
 	return ret;
 }

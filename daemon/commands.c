@@ -618,10 +618,9 @@ static int format_swap(struct zpd_ctl_env *env, const char *name,
 		code = error_code(ret);
 		goto out;
 	}
-	ret = zpd_volume_discard(v, w, 0, v->size, -1);
-	n = ret ? ret
-		: zpd_volume_write(v, w, page, sizeof(page), 0,
-				   v->node >= 0 ? v->node : 0);
+	zpd_volume_drop_all(v);
+	n = zpd_volume_write(v, w, page, sizeof(page), 0,
+			     v->node >= 0 ? v->node : 0);
 	if (n != (ssize_t)sizeof(page))
 		code = zpd_reply_error(r, ZP_ERR_NOSPACE,
 				       "cannot write the swap header of volume "

@@ -532,6 +532,10 @@ void zpd_volume_write_finish(struct zpd_early_write *ew, struct zpd_worker *w,
 int zpd_volume_discard(struct zpd_volume *v, struct zpd_worker *w,
 		       uint64_t off, uint64_t len, int nid);
 
+/* Free every block of a volume that nobody reads or writes meanwhile (a
+ * volume being removed or made swap): it then reads as zeros. */
+void zpd_volume_drop_all(struct zpd_volume *v);
+
 void zpd_volume_stats(const struct zpd_volume *v, struct zpd_volume_stats *out);
 
 /* Count an entry entering (sign 1) or leaving (sign -1) the volume's

@@ -838,12 +838,12 @@ out:
 #define DROP_CHUNK_PAGES 256u
 
 /*
- * Drop every block of a volume nobody uses any more. Only index pages
- * that were ever touched can hold blocks: mincore() tells them (the
- * daemon's memory is locked, so a touched page stays resident), and a
- * large volume with few blocks costs what it holds, not its size.
+ * Only index pages that were ever touched can hold blocks: mincore()
+ * tells them (the daemon's memory is locked, so a touched page stays
+ * resident), and a large volume with few blocks costs what it holds, not
+ * its size.
  */
-static void drop_all(struct zpd_volume *v)
+void zpd_volume_drop_all(struct zpd_volume *v)
 {
 	const uint64_t per_page = ZPD_BLOCK_SIZE / sizeof(struct zpd_entry);
 	uint64_t pages = v->index_bytes / ZPD_BLOCK_SIZE, p, i, blk;
@@ -893,7 +893,7 @@ int zpd_store_remove_volume(struct zpd_store *store, const char *name,
 	pthread_rwlock_unlock(&store->volumes_lock);
 
 	/* Its blocks go: pool objects, disk slots, LRU entries. */
-	drop_all(v);
+	zpd_volume_drop_all(v);
 	/* A writeback batch may have taken some of them before: the
 	 * shrinker finishes its batches under its lock, and with no block
 	 * left on a list it takes none of this volume's again. */

@@ -235,12 +235,22 @@ out=$(ctl_ok top --count 2 --interval 0.5)
 [ "$(wc -l <<<"$out")" -ge 2 ] || fail "top --count 2 printed: $out"
 grep -q $'\e\[' <<<"$out" && fail "top printed escapes to a pipe"
 # On a terminal: full-screen, and q quits at once.
-(sleep 1.5; printf q) | timeout 10 script -qfec "$ZPOOLCTL -s $ZT_SOCK top" \
+(sleep 1.5; printf q) | timeout 10 script -qfec \
+	"stty rows 24 cols 80; $ZPOOLCTL -s $ZT_SOCK top" \
 	"$ZT_TMP/top.tty" >/dev/null 2>&1
 rc=$?
 [ $rc -eq 0 ] || fail "top on a terminal did not quit on q (status $rc)"
 grep -q $'\e\[' "$ZT_TMP/top.tty" || fail "top on a terminal drew nothing"
 grep -q "node0" "$ZT_TMP/top.tty" || fail "top shows no node"
+# Within 80x24: no line wider than 80 once the escapes are gone, and no
+# more than 24 lines to a screen (a screen starts at the cursor's home).
+sed 's/\x1b\[[0-9;?]*[A-Za-z]//g; s/\r$//; /^Script \(started\|done\) /d' \
+	"$ZT_TMP/top.tty" >"$ZT_TMP/top.txt"
+awk 'length($0) > 80 { print; bad = 1 } END { exit bad }' "$ZT_TMP/top.txt" ||
+	fail "top drew lines wider than 80 columns"
+awk -v RS='\x1b\\[H' 'NR > 1 { n = split($0, l, "\n"); if (n > 25) bad = 1 }
+	END { exit bad }' "$ZT_TMP/top.tty" ||
+	fail "top drew more than 24 lines on a screen"
 
 # --- help and exit codes ------------------------------------------------------
 ctl_ok --help | grep -qi "exit status" || fail "--help does not document exit codes"

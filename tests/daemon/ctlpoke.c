@@ -111,6 +111,7 @@ int main(int argc, char **argv)
 	fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
 		perror("ctlpoke: connect");
+		free(data);
 		return 1;
 	}
 	for (long i = 0; i < repeat && !failed; i++) {
@@ -130,6 +131,7 @@ int main(int argc, char **argv)
 			off += (size_t)n;
 		}
 	}
+	free(data);
 	if (pause > 0)
 		usleep((useconds_t)(pause * 1e6));
 	if (hold >= 0) {

@@ -843,8 +843,8 @@ static void test_control_keys(void **state)
 	assert_int_equal(zpd_config_check(c, 1, f->err, sizeof(f->err)), 0);
 	expect_error(f, "[daemon]\ncontrol_group = a b\n", ORIGIN ":2:",
 		     "control_group", "bad name 'a b'", "letters, digits", NULL);
-	expect_error(f, "[daemon]\ncontrol_group = a/b\n", "bad name");
-	expect_error(f, "[daemon]\ncontrol_timeout = 0\n", "1..3600");
+	expect_error(f, "[daemon]\ncontrol_group = a/b\n", "bad name", NULL);
+	expect_error(f, "[daemon]\ncontrol_timeout = 0\n", "1..3600", NULL);
 	expect_error(f, "[daemon]\ncontrol_socket = rel.sock\n",
 		     "relative path", NULL);
 
