@@ -61,7 +61,7 @@
  *   volume-list                      volume.NAME.{size, node, open, loop,
  *                                    swap}
  *   get [KEY]                        KEY VALUE for one tunable, or all
- *   volume-create NAME SIZE [node=N] admin; volume.NAME.* as volume-list
+ *   volume-create NAME SIZE [node=N] admin; volume.NAME.{size, node}
  *   volume-remove NAME               admin
  *   swapon NAME [priority=P] [discard=yes|no]
  *                                    admin; loop, priority, discard
