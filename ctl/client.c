@@ -70,7 +70,7 @@ void ctl_close(struct ctl_conn *c)
 	c->fd = -1;
 }
 
-static double now(void)
+double ctl_now(void)
 {
 	struct timespec ts;
 
@@ -103,7 +103,7 @@ static int read_line(struct ctl_conn *c, double deadline, char *line,
 		if (c->len >= max)
 			return -EPROTO;
 		if (deadline > 0) {
-			double left = deadline - now();
+			double left = deadline - ctl_now();
 
 			if (left <= 0)
 				return -ETIMEDOUT;
@@ -183,7 +183,7 @@ static const char *why(int ret)
 int ctl_read_reply(struct ctl_conn *c, struct ctl_reply *r, char *err,
 		   size_t errlen)
 {
-	double deadline = c->timeout > 0 ? now() + c->timeout : 0;
+	double deadline = c->timeout > 0 ? ctl_now() + c->timeout : 0;
 	char line[ZP_PROTO_LINE_MAX + 1];
 	const char *msg;
 	int ret, code;

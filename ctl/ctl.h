@@ -64,6 +64,9 @@ int ctl_read_reply(struct ctl_conn *c, struct ctl_reply *r, char *err,
 
 void ctl_reply_free(struct ctl_reply *r);
 
+/* Seconds on the monotonic clock. */
+double ctl_now(void);
+
 /* The value of record name, or NULL. */
 const char *ctl_find(const struct ctl_reply *r, const char *name);
 /* The value of record name as a number; 0 when it is missing. */

@@ -46,14 +46,6 @@ struct sample {
 	uint64_t vol_data[MAX_VOLUMES];
 };
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static uint64_t vnum(const struct ctl_reply *r, const char *vol,
 		     const char *field)
 {
@@ -68,7 +60,7 @@ static void take(const struct ctl_reply *r, struct sample *s)
 	char key[64];
 
 	memset(s, 0, sizeof(*s));
-	s->t = now();
+	s->t = ctl_now();
 	s->pool_pages = (uint64_t)ctl_num(r, "pool_pages");
 	s->limit_pages = (uint64_t)ctl_num(r, "pool_limit_pages");
 	s->slots_used = (uint64_t)ctl_num(r, "slots_used");
@@ -311,13 +303,13 @@ int ctl_top(struct ctl_conn *c, double interval, long count)
 		if (count && n + 1 >= count)
 			break;
 		/* Wait for the next refresh, or a key. */
-		until = now() + interval;
-		while (!stop && now() < until) {
+		until = ctl_now() + interval;
+		while (!stop && ctl_now() < until) {
 			struct pollfd p = { .fd = keys ? STDIN_FILENO : -1,
 					    .events = POLLIN };
 			char key;
 
-			if (poll(&p, 1, (int)((until - now()) * 1000) + 1) >
+			if (poll(&p, 1, (int)((until - ctl_now()) * 1000) + 1) >
 				    0 &&
 			    (p.revents & POLLIN) &&
 			    read(STDIN_FILENO, &key, 1) == 1 &&

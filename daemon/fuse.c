@@ -46,14 +46,17 @@
  * long. */
 #define ATTR_TIMEOUT 3600.0
 
-/* Count n in field of the calling thread's worker, if it has one. */
-#define fuse_count(f, field, n)                                                 \
+/* Count n in field of worker w (may be NULL: none left). The data path
+ * has its worker at hand; other requests look the thread's up. */
+#define worker_count(w, field, n)                                               \
 	do {                                                                    \
-		struct zpd_worker *w_ = zpd_worker_get((f)->store);             \
+		struct zpd_worker *w_ = (w);                                    \
 		if (w_)                                                         \
 			__atomic_fetch_add(&w_->fuse.field, (uint64_t)(n),      \
 					   __ATOMIC_RELAXED);                   \
 	} while (0)
+#define fuse_count(f, field, n)                                                 \
+	worker_count(zpd_worker_get((f)->store), field, n)
 
 struct zpd_fuse {
 	struct zpd_store *store;
@@ -362,13 +365,14 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct zpd_volume *v = start_io(req, ino, off, 1, fi, &w);
 	ssize_t n;
 
-	fuse_count(f, reads, 1);
+	/* A request refused here counts as an error only. */
 	if (!v)
 		return;
+	worker_count(w, reads, 1);
 	n = zpd_volume_read(v, w, w->buf, ZP_MIN(size, w->buf_size),
 			    (uint64_t)off);
 	if (n > 0)
-		fuse_count(f, read_bytes, n);
+		worker_count(w, read_bytes, n);
 	if (n < 0) {
 		reply_err(req, (int)-n);
 	} else if (f->cfg->splice) {
@@ -392,9 +396,9 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	ssize_t n;
 	int nid;
 
-	fuse_count(f, writes, 1);
 	if (!v)
 		return;
+	worker_count(w, writes, 1);
 	nid = zpd_request_node(f->store, w, v, fuse_req_ctx(req)->pid);
 	if (zpd_volume_write_early(v, (uint64_t)off, size, nid, &ew)) {
 		/* The writer may close the file once it has the reply:
@@ -404,13 +408,13 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		fuse_reply_write(req, size);
 		zpd_volume_write_finish(&ew, w, buf);
 		atomic_fetch_sub(&v->users, 1);
-		fuse_count(f, early_writes, 1);
-		fuse_count(f, write_bytes, size);
+		worker_count(w, early_writes, 1);
+		worker_count(w, write_bytes, size);
 		return;
 	}
 	n = zpd_volume_write(v, w, buf, size, (uint64_t)off, nid);
 	if (n > 0)
-		fuse_count(f, write_bytes, n);
+		worker_count(w, write_bytes, n);
 	if (n < 0)
 		reply_err(req, (int)-n);
 	else
@@ -425,9 +429,9 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	struct zpd_volume *v = start_io(req, ino, offset, length, fi, &w);
 	int nid, ret;
 
-	fuse_count(f, fallocates, 1);
 	if (!v)
 		return;
+	worker_count(w, fallocates, 1);
 	switch (mode) {
 	case 0:
 	case FALLOC_FL_KEEP_SIZE:
