@@ -38,6 +38,7 @@ struct out;
 struct cmd {
 	const char *name;  /* as typed: "volume create" */
 	const char *args;  /* positional arguments, for usage */
+	const char *brief; /* a few words, for the list of subcommands */
 	const char *what;  /* one line */
 	const char *options; /* the option lines of its help */
 	unsigned int min_args, max_args;
@@ -370,11 +371,11 @@ static void text_reset_stats(const struct out *t)
 #define OPT_NODE(what) "      --node N           " what "\n"
 
 static const struct cmd cmds[] = {
-	{ "status", "",
+	{ "status", "", "volumes and the pool at a glance",
 	  "Each volume (size, data held, compressed, memory, ratio, on disk, "
 	  "node, swap) and the pool.",
 	  OPT_JSON OPT_BYTES, 0, 0, false, build_status, text_status, NULL },
-	{ "stats", "",
+	{ "stats", "", "every counter",
 	  "Every counter: the store and shrinker, the pool (per class with "
 	  "--classes), each node, the compressors, the FUSE front end, each "
 	  "volume.",
@@ -383,25 +384,25 @@ static const struct cmd cmds[] = {
 	  "      --resident         add where the kernel says the pool's pages "
 	  "are, per node\n",
 	  0, 0, false, build_stats, text_records, NULL },
-	{ "top", "",
+	{ "top", "", "a live view",
 	  "A live view, refreshed every interval: pool, ratio, rates, nodes, "
 	  "volumes (q quits).",
 	  "      --interval SECONDS between refreshes (default 1)\n"
 	  "      --count N          stop after N refreshes\n",
 	  0, 0, false, NULL, NULL, run_top },
-	{ "volume create", "NAME SIZE",
+	{ "volume create", "NAME SIZE", "add a volume",
 	  "Add a volume (SIZE with K, M, G or T) while the daemon runs; it "
 	  "lasts until the daemon stops.",
 	  OPT_NODE("place its blocks on NUMA node N"), 2, 2, false,
 	  build_volume_create, text_volume_create, NULL },
-	{ "volume remove", "NAME",
+	{ "volume remove", "NAME", "remove a volume",
 	  "Remove a volume and free its blocks; refused while it is open or "
 	  "attached.",
 	  "", 1, 1, true, build_volume_remove, text_volume_remove, NULL },
-	{ "volume list", "", "The volumes: size, node, open files, loop device.",
+	{ "volume list", "", "the volumes", "The volumes: size, node, open files, loop device.",
 	  OPT_JSON OPT_BYTES, 0, 0, false, build_volume_list, text_volume_list,
 	  NULL },
-	{ "swapon", "NAME",
+	{ "swapon", "NAME", "make a volume active swap",
 	  "Make a volume a fresh swap area on a free loop device (direct I/O) "
 	  "and swap on it.",
 	  "      --priority P       swap priority 0..32767 (default: the "
@@ -409,28 +410,28 @@ static const struct cmd cmds[] = {
 	  "      --discard          discard freed swap pages (frees their "
 	  "memory)\n",
 	  1, 1, true, build_swapon, text_swapon, NULL },
-	{ "swapoff", "NAME", "Swap off a volume and detach its loop device.",
+	{ "swapoff", "NAME", "swap off a volume and detach it", "Swap off a volume and detach its loop device.",
 	  "", 1, 1, true, build_swapoff, text_swapoff, NULL },
-	{ "set", "KEY=VALUE",
+	{ "set", "KEY=VALUE", "change a run-time setting",
 	  "Change a run-time setting: compressor, policy, max_pool_percent, "
 	  "max_pool_size, accept_threshold_percent, max_node_size, "
 	  "idle_seconds, node_hint, log_level.",
 	  "", 1, 1, false, build_set, text_settings, NULL },
-	{ "get", "[KEY]", "Show one run-time setting, or all.", OPT_JSON, 0, 1,
+	{ "get", "[KEY]", "show run-time settings", "Show one run-time setting, or all.", OPT_JSON, 0, 1,
 	  false, build_get, text_settings, NULL },
-	{ "compact", "", "Compact the pool and return its free pages.",
+	{ "compact", "", "compact the pool", "Compact the pool and return its free pages.",
 	  OPT_NODE("only node N"), 0, 0, true, build_compact, text_compact,
 	  NULL },
-	{ "writeback", "",
+	{ "writeback", "", "write blocks back to the backing store",
 	  "Write blocks back to the backing store: all of them, --bytes N of "
 	  "the oldest, or those untouched for --idle SECONDS.",
 	  "      --bytes N          this much (K, M, G, T), oldest first\n"
 	  "      --idle SECONDS     the blocks not read or written for that "
 	  "long (waits that long)\n" OPT_NODE("only from node N's blocks"),
 	  0, 0, true, build_writeback, text_writeback, NULL },
-	{ "reset-stats", "", "Zero the counters (what is held stays).", "", 0,
+	{ "reset-stats", "", "zero the counters", "Zero the counters (what is held stays).", "", 0,
 	  0, false, build_reset_stats, text_reset_stats, NULL },
-	{ "version", "", "The versions of zpoolctl, zpoold and the protocol.",
+	{ "version", "", "versions of both ends and the protocol", "The versions of zpoolctl, zpoold and the protocol.",
 	  OPT_JSON, 0, 0, false, build_version, text_version, NULL },
 };
 
@@ -457,8 +458,32 @@ static int request(struct opts *o, const struct cmd *c, char **argv)
 	return ZP_EXIT_OK;
 }
 
-static void usage(FILE *out)
+/* "volume create NAME SIZE": the subcommand and its arguments. */
+static const char *sub_synopsis(const struct cmd *c, char *buf, size_t len)
 {
+	snprintf(buf, len, "%s%s%s", c->name, *c->args ? " " : "", c->args);
+	return buf;
+}
+
+/* The whole help, or with a group ("volume") the subcommands in it. */
+static void usage(FILE *out, const char *group)
+{
+	size_t glen = group ? strlen(group) : 0;
+	char syn[64];
+
+	if (group) {
+		fprintf(out, "usage: zpoolctl [global options] %s SUBCOMMAND "
+			     "[options] [ARGS]\n\nSubcommands:\n", group);
+		for (size_t i = 0; i < ZP_ARRAY_SIZE(cmds); i++)
+			if (!strncmp(cmds[i].name, group, glen) &&
+			    cmds[i].name[glen] == ' ')
+				fprintf(out, "  %-24s %s\n",
+					sub_synopsis(&cmds[i], syn, sizeof(syn)),
+					cmds[i].brief);
+		fprintf(out, "\nzpoolctl %s SUBCOMMAND --help for one.\n",
+			group);
+		return;
+	}
 	fprintf(out,
 		"usage: zpoolctl [global options] SUBCOMMAND [options] [ARGS]\n"
 		"\n"
@@ -466,9 +491,10 @@ static void usage(FILE *out)
 		"\n"
 		"Subcommands:\n");
 	for (size_t i = 0; i < ZP_ARRAY_SIZE(cmds); i++)
-		fprintf(out, "  %-14s %s\n", cmds[i].name, cmds[i].args);
+		fprintf(out, "  %-24s %s\n",
+			sub_synopsis(&cmds[i], syn, sizeof(syn)), cmds[i].brief);
 	fprintf(out,
-		"  help [SUBCOMMAND]\n"
+		"  %-24s %s\n"
 		"\n"
 		"Global options:\n"
 		"  -s, --socket PATH      the control socket (default $ZPOOLD_SOCKET,\n"
@@ -482,7 +508,20 @@ static void usage(FILE *out)
 		"\n"
 		"Exit status: 0 done, 1 the daemon replied with an error, 2 a wrong\n"
 		"command line (nothing sent), 3 the daemon cannot be reached.\n",
+		"help [SUBCOMMAND]", "this help, or a subcommand's",
 		ZP_PROTO_DEFAULT_SOCKET, DEFAULT_TIMEOUT);
+}
+
+/* Whether WORD is the first word of subcommands ("volume"). */
+static bool is_group(const char *word)
+{
+	size_t len = strlen(word);
+
+	for (size_t i = 0; i < ZP_ARRAY_SIZE(cmds); i++)
+		if (!strncmp(cmds[i].name, word, len) &&
+		    cmds[i].name[len] == ' ')
+			return true;
+	return false;
 }
 
 static const struct cmd *find_cmd(int argc, char **argv, int *used)
@@ -669,10 +708,15 @@ static int dispatch(struct opts *o, int ret, char **pos, int npos)
 	const struct cmd *c;
 	int used = 0;
 
+	const char *group = NULL;
+
 	c = npos ? find_cmd(npos, pos, &used) : NULL;
+	if (npos && !c && is_group(pos[0]))
+		group = pos[0];
 	if (npos && !strcmp(pos[0], "help")) {
 		c = npos > 1 ? find_cmd(npos - 1, pos + 1, &used) : NULL;
-		if (npos > 1 && !c)
+		group = npos > 1 && !c && is_group(pos[1]) ? pos[1] : NULL;
+		if (npos > 1 && !c && !group)
 			return usage_error("no subcommand '%s'", pos[1]);
 		ret = -2;
 	}
@@ -681,13 +725,20 @@ static int dispatch(struct opts *o, int ret, char **pos, int npos)
 		if (c)
 			cmd_usage(stdout, c);
 		else
-			usage(stdout);
+			usage(stdout, group);
 		return ZP_EXIT_OK;
 	}
 	if (ret >= 0)
 		return ret;
 	if (!npos)
 		return usage_error("%s", "no subcommand");
+	if (!c && group && npos == 1) {
+		fprintf(stderr, "zpoolctl: %s needs a subcommand\n", group);
+		usage(stderr, group);
+		return ZP_EXIT_USAGE;
+	}
+	if (!c && group)
+		return usage_error("no subcommand '%s %s'", group, pos[1]);
 	if (!c)
 		return usage_error("no subcommand '%s'", pos[0]);
 	ret = check_options(c, o);

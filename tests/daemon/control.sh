@@ -259,6 +259,14 @@ for sub in status stats top "volume create" "volume remove" "volume list" \
 	# shellcheck disable=SC2086
 	ctl_ok $sub --help | grep -qi "usage" || fail "$sub --help has no usage"
 done
+# Every subcommand listed with a few words; a group lists its own.
+ctl_ok --help | grep -qE '^  volume create NAME SIZE +add a volume$' ||
+	fail "--help does not describe volume create: $(ctl --help)"
+[ "$(ctl_ok volume --help | grep -c '^  volume ')" -eq 3 ] ||
+	fail "volume --help does not list create, remove and list: $(ctl volume --help)"
+ctl volume >/dev/null 2>"$ZT_TMP/err"
+[ $? -eq 2 ] && grep -q 'volume needs a subcommand' "$ZT_TMP/err" ||
+	fail "'zpoolctl volume' alone: $(cat "$ZT_TMP/err")"
 ctl volume create >/dev/null 2>&1
 [ $? -eq 2 ] || fail "a missing argument is not exit status 2"
 ctl --frobnicate >/dev/null 2>&1

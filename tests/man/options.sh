@@ -12,6 +12,8 @@
 #                  SUBCOMMANDS is one the program has
 #   zpoold.conf.5  every key of `zpoold --help-config` under its section,
 #                  with the same default; no key the daemon does not know
+#   completion     ctl/zpoolctl.bash-completion offers every subcommand
+#                  and, after one, each of its options
 #   statistics     every name a running daemon's `zpoolctl stats --classes
 #                  --resident` prints (nodeN, class.N and volume.NAME for
 #                  numbers and names) is an entry under STATISTICS in
@@ -63,7 +65,7 @@ done
 help=$("$ZPOOLCTL" --help) || fail "zpoolctl --help failed"
 page=$(plain <"$man/zpoolctl.8")
 subs=$(awk '/^Subcommands:/ { on = 1; next } /^$/ { on = 0 } on' <<<"$help" |
-	sed -E 's/^ +//; s/ +[A-Z[].*$//; s/ +$//')
+	sed -E 's/^ +//; s/  +.*$//; s/ +[A-Z[].*$//')
 [ "$(wc -l <<<"$subs")" -ge 10 ] || fail "cannot read the subcommands of zpoolctl --help"
 doc_subs=$(headings "$man/zpoolctl.8" SUBCOMMANDS | grep -E '^\.B ' |
 	sed -E 's/^\.B +//; s/ +[A-Z[].*$//; s/ +$//')
@@ -94,6 +96,30 @@ for k in $keys; do
 	grep -qw -- "$k" <<<"$page" || bad "zpoolctl.8 does not name the setting $k"
 	grep -qw -- "$k" <"$man/zpoold.conf.5" || bad "zpoold.conf.5 does not name the setting $k"
 done
+
+# The bash completion offers every subcommand and each one's options.
+complete_words() {
+	bash -c '. /usr/share/bash-completion/bash_completion
+		. "$1"; shift
+		COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1))
+		COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
+		_zpoolctl zpoolctl "${COMP_WORDS[-1]}" "${COMP_WORDS[-2]}"
+		printf "%s\n" "${COMPREPLY[@]}"' _ \
+		"$top_srcdir/ctl/zpoolctl.bash-completion" "$@" 2>/dev/null | sort -u
+}
+offered=$(complete_words zpoolctl "")
+while read -r s; do
+	first=${s%% *}
+	grep -qxF "$first" <<<"$offered" || bad "the completion does not offer '$first'"
+	[ "$s" = help ] && continue
+	# shellcheck disable=SC2086
+	opts=$("$ZPOOLCTL" $s --help | longs)
+	# shellcheck disable=SC2086
+	got=$(complete_words zpoolctl $s --)
+	for o in $opts; do
+		grep -qxF -- "$o" <<<"$got" || bad "the completion does not offer $o after '$s'"
+	done
+done <<<"$subs"
 
 # zpoold.conf.5: "[section] key = default" against the entries
 #   .SS [section]  .TP  .B key  ...  Default: \fBVALUE\fR.
