@@ -29,6 +29,10 @@
 # stop_daemon [TIMEOUT]    SIGTERM and wait (default 20 s) for it to exit;
 #                          fails if it hangs or exits non-zero
 # daemon_alive             whether ZT_PID still runs
+# keep_daemon [GLOB...]    leave the daemon running at exit, with its mount
+#                          and $ZT_TMP (its log and socket): its stop hook
+#                          and the hooks matching the GLOBs are dropped,
+#                          the others still run
 # lock_swap                wait until no other test or benchmark of this
 #                          project uses swap (an flock held until exit):
 #                          swap devices are machine-wide, and make check
@@ -151,6 +155,7 @@ ZT_MNT=$ZT_TMP/mnt
 ZT_SOCK=$ZT_TMP/control.sock
 ZT_PID=
 _zt_hooks=()
+_zt_keep=false
 
 _zt_cleanup() {
 	local rc=$? i
@@ -158,6 +163,7 @@ _zt_cleanup() {
 	for ((i = ${#_zt_hooks[@]} - 1; i >= 0; i--)); do
 		eval "${_zt_hooks[$i]}" >/dev/null 2>&1 || true
 	done
+	$_zt_keep && exit $rc
 	if [ -n "$ZT_PID" ] && kill -0 "$ZT_PID" 2>/dev/null; then
 		kill -KILL "$ZT_PID" 2>/dev/null
 		wait "$ZT_PID" 2>/dev/null
@@ -238,7 +244,13 @@ start_daemon() {
 	local conf=$1 i
 	shift
 	[ -x "$ZPOOLD" ] || fail "cannot find '$ZPOOLD': build it first"
-	"$ZPOOLD" -c "$conf" "$@" >>"$ZT_TMP/zpoold.log" 2>&1 &
+	# Not with the swap test lock: a daemon that outlives the test
+	# (keep_daemon) must not hold it.
+	if [ -n "${_zt_swap_lock:-}" ]; then
+		"$ZPOOLD" -c "$conf" "$@" >>"$ZT_TMP/zpoold.log" 2>&1 {_zt_swap_lock}>&- &
+	else
+		"$ZPOOLD" -c "$conf" "$@" >>"$ZT_TMP/zpoold.log" 2>&1 &
+	fi
 	ZT_PID=$!
 	on_exit "stop_daemon_quietly"
 	for ((i = 0; i < 100; i++)); do
@@ -269,6 +281,21 @@ stop_daemon() {
 		sleep 0.1
 	done
 	fail "zpoold did not stop within $timeout s of SIGTERM"
+}
+
+keep_daemon() {
+	local h g kept=() drop
+	for h in "${_zt_hooks[@]}"; do
+		drop=false
+		[ "$h" = stop_daemon_quietly ] && drop=true
+		for g in "$@"; do
+			# shellcheck disable=SC2053
+			[[ $h == $g ]] && drop=true
+		done
+		$drop || kept+=("$h")
+	done
+	_zt_hooks=("${kept[@]+"${kept[@]}"}")
+	_zt_keep=true
 }
 
 stop_daemon_quietly() {
