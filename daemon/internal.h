@@ -63,7 +63,12 @@
 /* Room for an error message that quotes a path. */
 #define ZPD_ERR_MAX (PATH_MAX + 1024)
 
-#define ZPD_DEFAULT_CONFIG "/etc/zpoold.conf"
+/* sysconfdir/zpoold.conf, where `make install` puts it (/etc/zpoold.conf
+ * for ./configure --sysconfdir=/etc). */
+#ifndef ZPD_SYSCONFDIR
+#define ZPD_SYSCONFDIR "/etc"
+#endif
+#define ZPD_DEFAULT_CONFIG ZPD_SYSCONFDIR "/zpoold.conf"
 #define ZPD_DEFAULT_MOUNTPOINT "/run/zpoold/volumes"
 
 /* A volume name is a file name at the mount point: letters, digits, '-',

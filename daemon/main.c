@@ -18,8 +18,9 @@
  * "stats: NAME VALUE" line each and a last "stats: end".
  *
  * On SIGTERM or SIGINT the daemon stops only if no volume is active swap:
- * a swapped-out page lives nowhere but here. It refuses and says which
- * loop device to swapoff, or, with swapoff_on_stop, runs swapoff first.
+ * a swapped-out page lives nowhere but here. It says which loop device to
+ * swapoff, keeps serving, and stops by itself once no volume is swap any
+ * more (checked every second); with swapoff_on_stop it runs swapoff first.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -44,6 +45,8 @@
 /* Pool housekeeping (compaction, returning free pages): every second, or
  * every release_delay_ms when that is longer. */
 #define MAINTAIN_INTERVAL 1.0
+/* How often a stop put off by active swap looks again. */
+#define STOP_RETRY_INTERVAL 1.0
 /* How long a stop may wait for the FUSE loop before giving up on it. */
 #define STOP_TIMEOUT_MS 10000
 
@@ -56,7 +59,7 @@ struct daemon {
 	int fuse_ret;
 	struct ev_loop *loop;
 	ev_signal sigterm, sigint, sigusr1;
-	ev_timer status, watchdog, maintain;
+	ev_timer status, watchdog, maintain, stop_retry;
 	struct zpd_ctl_env env;
 	struct zpd_control *control;
 };
@@ -142,9 +145,10 @@ static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
 
 /*
  * Whether the daemon may stop: no volume is active swap, or (with
- * swapoff_on_stop) every such swap was turned off. Says why not.
+ * swapoff_on_stop) every such swap was turned off. With act, says why not
+ * and runs swapoff where configured; without, only looks.
  */
-static bool may_stop(struct daemon *d)
+static bool may_stop(struct daemon *d, bool act)
 {
 	char names[ZPD_MAX_VOLUMES][ZPD_VOLUME_NAME_MAX + 1];
 	unsigned int i, n = 0;
@@ -168,10 +172,16 @@ static bool may_stop(struct daemon *d)
 		nr = zpd_loops_of(path, loops, sizeof(loops));
 		for (dev = loops; nr > 0; nr--, dev += strlen(dev) + 1) {
 			if (!zpd_is_swap(dev)) {
+				if (!act)
+					continue;
 				zpd_log(LOG_WARNING,
 					"volume '%s' is still attached to %s; "
 					"its data goes away with the daemon",
 					name, dev);
+				continue;
+			}
+			if (!act) {
+				ok = false;
 				continue;
 			}
 			if (d->cfg.swapoff_on_stop) {
@@ -204,10 +214,27 @@ static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 
 	(void)revents;
 	zpd_log(LOG_NOTICE, "%s received", strsignal(w->signum));
-	if (!may_stop(d)) {
-		zpd_notify_status("refusing to stop: a volume is active swap");
+	if (!may_stop(d, true)) {
+		zpd_log(LOG_NOTICE, "stopping once no volume is active swap");
+		zpd_notify_status("refusing to stop: a volume is active swap; "
+				  "stopping once it is not");
+		ev_timer_again(loop, &d->stop_retry);
 		return;
 	}
+	ev_break(loop, EVBREAK_ALL);
+}
+
+/* A stop put off by active swap: go once the swap is gone (swapped off by
+ * hand, or by systemd at shutdown). */
+static void on_stop_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct daemon *d = w->data;
+
+	(void)revents;
+	if (!may_stop(d, false))
+		return;
+	zpd_log(LOG_NOTICE, "no volume is active swap any more: stopping");
+	ev_timer_stop(loop, w);
 	ev_break(loop, EVBREAK_ALL);
 }
 
@@ -477,6 +504,9 @@ int main(int argc, char **argv)
 		      ZP_MAX(MAINTAIN_INTERVAL, d.cfg.release_delay_ms / 1e3));
 	d.maintain.data = &d;
 	ev_timer_start(d.loop, &d.maintain);
+	ev_init(&d.stop_retry, on_stop_retry);
+	d.stop_retry.repeat = STOP_RETRY_INTERVAL;
+	d.stop_retry.data = &d;
 	wd = zpd_watchdog_usec();
 	if (wd) {
 		/* Ping at half the interval, as sd_watchdog_enabled(3)

@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 #include <sys/swap.h>
 #include <sys/sysmacros.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "daemon/internal.h"
@@ -238,6 +239,16 @@ int zpd_swap_off(const char *dev, char *err, size_t errlen)
 	if (!swapoff(dev))
 		return 0;
 	ret = -errno;
+	/* Another swapoff of it in progress (systemd's at shutdown, say):
+	 * the kernel still lists it, but no longer as one to swap off. Done
+	 * when that one is. */
+	if (ret == -EINVAL && zpd_is_swap(dev)) {
+		zpd_log(LOG_NOTICE, "%s is being swapped off already: waiting",
+			dev);
+		while (zpd_is_swap(dev))
+			usleep(200 * 1000);
+		return 0;
+	}
 	snprintf(err, errlen, "swapoff %s: %s", dev,
 		 errno == ENOMEM ? "its pages do not fit back into memory"
 		 : errno == EINVAL ? "it is not swap"

@@ -48,6 +48,8 @@ v=$("$root$zpoold" --version) || fail "the installed zpoold does not run"
 out=$("$root$zpoold" --check-config -c "$root$etc" 2>&1) ||
 	fail "zpoold does not accept the installed configuration: $out"
 grep -qx '\[volume swap0\]' <<<"$out" || fail "the installed configuration has no swap0"
+"$root$zpoold" --help | grep -q "default $etc" ||
+	fail "zpoold's default configuration is not the installed $etc: $("$root$zpoold" --help | grep default)"
 # The completion, found and loaded by bash-completion by the command's name
 # from the data directory it was installed under.
 words=$(XDG_DATA_DIRS=$root${completion%/bash-completion/completions/zpoolctl} bash -c '

@@ -64,6 +64,38 @@ losetup -j "$VOL" | grep -q . &&
 [ "$(ctl_ok status --json | jq -r .volume.swap0.loop)" = - ] ||
 	fail "status still shows a loop device"
 expect_fail "not attached" ctl swapoff swap0
+
+# A swapoff of it already under way (systemd's own at shutdown): `zpoolctl
+# swapoff` waits for that one, then detaches, and every page comes back.
+ctl_ok swapon swap0 --priority 32767 >/dev/null
+ZT_LOOP=$(losetup -j "$VOL" -O NAME -n | head -n 1)
+[ -n "$ZT_LOOP" ] || fail "the second swapon attached no loop device"
+memcg_run "$ZT_MEMCG" "$top_builddir/tests/daemon/swapper" --mib $MIB \
+	--passes 1 --hold --seed 7 >"$ZT_TMP/held.out" 2>&1 &
+spid=$!
+on_exit "kill_child KILL $spid"
+wait_for_line "$ZT_TMP/held.out" '^swapper: filled$' 120 ||
+	fail "swapper did not fill its memory: $(cat "$ZT_TMP/held.out")"
+used=$(swap_used "$ZT_LOOP")
+[ "${used:-0}" -gt $(((MIB - LIMIT_MIB) * 512)) ] ||
+	fail "too little in swap for a slow swapoff: ${used:-0} kB"
+# Room for every page again, then the kernel's swapoff, and ours once that
+# one is inside the kernel (its syscall number, 168, in /proc/PID/syscall).
+echo $((4 * MIB))M >"$ZT_MEMCG/memory.limit_in_bytes"
+swapoff "$ZT_LOOP" &
+opid=$!
+in_swapoff() { [ "$(cut -d ' ' -f 1 "/proc/$opid/syscall" 2>/dev/null)" = 168 ]; }
+wait_until 10 in_swapoff || fail "swapoff $ZT_LOOP did not start"
+ctl_ok swapoff swap0 >/dev/null
+in_swapoff && fail "zpoolctl swapoff returned before the other swapoff ended"
+wait "$opid" || fail "the kernel's swapoff of $ZT_LOOP failed"
+grep -q "$ZT_LOOP is being swapped off already: waiting" "$ZT_TMP/zpoold.log" ||
+	fail "zpoold did not notice the other swapoff"
+losetup -j "$VOL" | grep -q . && fail "swap0 is still attached after swapoff"
+kill -USR1 "$spid"
+wait "$spid" || fail "swapper lost pages: $(tail -n 5 "$ZT_TMP/held.out")"
+note "a swapoff under way: zpoolctl swapoff waited for it and detached; every page back"
+
 ctl_ok volume remove swap0 >/dev/null
 swap_end true
 note "ok: swapon, the swap workload on it, swapoff"

@@ -28,6 +28,9 @@
 #                          $ZT_TMP/zpoold.log
 # stop_daemon [TIMEOUT]    SIGTERM and wait (default 20 s) for it to exit;
 #                          fails if it hangs or exits non-zero
+# daemon_exits SECS        wait for a daemon that stops by itself (a stop
+#                          put off by active swap); fails unless it exits 0
+#                          within SECS and leaves no mount
 # daemon_alive             whether ZT_PID still runs
 # keep_daemon [GLOB...]    leave the daemon running at exit, with its mount
 #                          and $ZT_TMP (its log and socket): its stop hook
@@ -296,6 +299,18 @@ keep_daemon() {
 	done
 	_zt_hooks=("${kept[@]+"${kept[@]}"}")
 	_zt_keep=true
+}
+
+daemon_exits() {
+	local rc
+	daemon_alive || fail "zpoold is not running"
+	wait_pid "$ZT_PID" "$1"
+	rc=$?
+	[ $rc -ne 124 ] || fail "zpoold did not stop by itself within $1 s"
+	ZT_PID=
+	[ $rc -eq 0 ] || fail "zpoold exited with status $rc"
+	grep -q " $ZT_MNT " /proc/mounts && fail "zpoold exited but left its mount"
+	return 0
 }
 
 stop_daemon_quietly() {

@@ -15,7 +15,8 @@
 #    later, its log says "refusing to stop" and names the loop device, the
 #    mount and the swap are still there; then swapper verifies every page
 #    (exit 0), served by the daemon that was asked to stop; then swapoff,
-#    and SIGTERM now stops it (exit 0, mount gone).
+#    after which the daemon stops by itself, the stop it put off (exit 0,
+#    mount gone, logged).
 # 2. With -o daemon.swapoff_on_stop=yes: the cgroup's limit is raised to
 #    1 GiB so that the pages can come back into memory, and SIGTERM makes
 #    the daemon run swapoff and exit 0. Asserted: it logged that it ran
@@ -122,7 +123,9 @@ daemon_alive || fail "zpoold went away while swapper verified its pages"
 t0=$(date +%s.%N)
 swapoff "$ZT_LOOP" || fail "swapoff $ZT_LOOP failed"
 note "swapoff took $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
-stop_daemon
+daemon_exits 10
+grep -q "no volume is active swap any more: stopping" "$ZT_TMP/zpoold.log" ||
+	fail "the log does not say why zpoold stopped after swapoff"
 note "part 1: ok"
 
 # --- 2. swapoff_on_stop = yes: SIGTERM swaps off first

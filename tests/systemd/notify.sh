@@ -6,7 +6,8 @@
 # watchdog of 0.4 s: the first message is READY=1 with a STATUS= line, sent
 # once the mount is usable; WATCHDOG=1 follows at about half the interval;
 # a stop refused while a volume is active swap sends a STATUS= saying so
-# and no STOPPING=1; the stop that follows swapoff sends STOPPING=1 last.
+# and no STOPPING=1; once swapoff is done the daemon stops by itself, and
+# STOPPING=1 comes last.
 # Every message comes from the daemon's main pid (NotifyAccess=main).
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/daemon/lib.sh"
 
@@ -43,7 +44,7 @@ wait_for_line "$out" 'STATUS=refusing to stop' 5 ||
 sleep 0.5
 daemon_alive || fail "zpoold stopped while a volume was active swap"
 ctl_ok swapoff swap0 >/dev/null
-stop_daemon
+daemon_exits 10
 sleep 0.2
 
 note "messages (pid, text):"

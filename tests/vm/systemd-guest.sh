@@ -32,7 +32,7 @@ wait_for() { # wait_for SECS CMD...
 	"$@"
 }
 swap_loop() { awk '$1 ~ /^\/dev\/loop/ { print $1 }' /proc/swaps; }
-ctl=/usr/local/sbin/zpoolctl
+ctl=${ZPOOLCTL:-/usr/local/sbin/zpoolctl}
 dir=/usr/local/libexec/zpoold-test
 
 say "start: $(uname -r), $(nproc) CPUs, $(awk '/MemTotal/ { print $2 / 1024 " MiB" }' /proc/meminfo), systemd $(systemctl --version | head -n 1 | awk '{ print $2 }')"
@@ -66,21 +66,41 @@ t0=$(prop zpoold.service ExecMainStartTimestampMonotonic)
 t1=$(prop zpoold.service ActiveEnterTimestampMonotonic)
 say "zpoold took $(((t1 - t0) / 1000)) ms from exec to READY=1"
 
-# 2. Memory pressure: a process in a 64 MiB memory cgroup holds 192 MiB.
+# 2. Memory pressure: a process in a 32 MiB memory cgroup holds 64 MiB
+# (small: under emulation, swap moves about 1 MiB/s).
 # This service has its cgroup delegated (Delegate=yes): the script moves
 # itself into a leaf, and the workload gets one of its own.
 cg=/sys/fs/cgroup$(awk -F: '$1 == 0 { print $3 }' /proc/self/cgroup)
 mkdir -p "$cg/self" "$cg/work"
 echo $$ >"$cg/self/cgroup.procs"
 echo +memory >"$cg/cgroup.subtree_control"
-echo 64M >"$cg/work/memory.max"
-out=$(bash -c 'echo $$ >"$1/cgroup.procs" && exec "$2/swapper" --mib 192 --passes 2' \
-	_ "$cg/work" "$dir" 2>&1)
-rc=$?
-echo "$out" | sed "s/^/VMTEST:   /"
-check "the swap workload verified every page (exit $rc)" test $rc -eq 0
+echo 32M >"$cg/work/memory.max"
+( timeout -s KILL 300 bash -c 'echo $$ >"$1/cgroup.procs" && exec "$2/swapper" --mib 64 --passes 1' \
+	_ "$cg/work" "$dir" 2>&1; echo "exit $?" ) | sed "s/^/VMTEST:   /" | tee /run/zpoold-workload.out &
+wpid=$!
+# What everything waits on, should the workload hang.
+( sleep 200
+  say "the workload still runs after 200 s: what the tasks wait on"
+  for t in /proc/[0-9]*; do
+	st=$(awk '/^State/ { print $2 }' "$t/status" 2>/dev/null)
+	case $st in D|S) ;; *) continue ;; esac
+	comm=$(cat "$t/comm" 2>/dev/null)
+	case $comm in swapper|zpoold*|loop*|kworker*) ;; *) [ "$st" = D ] || continue ;; esac
+	for th in "$t"/task/*; do
+		echo "VMTEST:   $comm/${th##*/} $(awk '/^State/ { print $2 }' "$th/status") $(cat "$th/wchan" 2>/dev/null)"
+		sed 's/^/VMTEST:     /' "$th/stack" 2>/dev/null | head -n 12
+	done
+  done
+  grep -H . /proc/pressure/memory /sys/fs/cgroup/system.slice/zpoold.service/memory.current "$cg/work/memory.current" "$cg/work/memory.events" 2>/dev/null | sed 's/^/VMTEST:   /'
+  sed 's/^/VMTEST:   /' /proc/swaps
+  dmesg | tail -n 30 | sed 's/^/VMTEST:   /' ) &
+dumper=$!
+wait $wpid
+rc=$(sed -n 's/^VMTEST:   exit //p' /run/zpoold-workload.out)
+kill $dumper 2>/dev/null
+check "the swap workload verified every page (exit $rc)" test "$rc" = 0
 swapped=$(awk '/^pswpout/ { print $2 }' /proc/vmstat)
-check "the machine swapped out ($swapped pages)" test "$swapped" -gt 16384
+check "the machine swapped out ($swapped pages)" test "$swapped" -gt 4096
 check "the daemon's VmSwap is 0" test "$(awk '/VmSwap/ { print $2 }' /proc/"$pid"/status)" = 0
 $ctl status | sed "s/^/VMTEST:   /"
 

@@ -9,7 +9,7 @@
 # tests/vm/systemd-guest.sh checks that both units came up at boot and the
 # volume was swap before swap.target, the service's status line, watchdog,
 # capabilities, locked memory and oom_score_adj, a swap workload in a
-# 64 MiB memory cgroup, that stopping zpoold swaps off first and stops
+# 32 MiB memory cgroup, that stopping zpoold swaps off first and stops
 # cleanly, that starting the swap unit brings zpoold back, and that a
 # daemon that stops answering its watchdog is restarted. Here, every check
 # must have passed, and the power-off must have stopped the swap unit
@@ -27,15 +27,24 @@ note "root file system: $tree"
 
 # The overlay: the installation, the units enabled, the guest's test.
 ov=$ZT_TMP/overlay
-make -s -C "$top_builddir" install DESTDIR="$ov" >"$ZT_TMP/install.log" 2>&1 ||
+# Under /usr/local whatever the build's prefix (distcheck's is in the build
+# tree, which may be under /root, hidden from the service by ProtectHome).
+make -s -C "$top_builddir" install DESTDIR="$ov" prefix=/usr/local \
+	>"$ZT_TMP/install.log" 2>&1 ||
 	fail "make install failed: $(tail -n 20 "$ZT_TMP/install.log")"
 unitdir=$(dirname "$(find "$ov" -name zpoold.service -type f)")
 [ -d "$unitdir" ] || fail "make install installed no units"
-mkdir -p "$ov/etc/systemd/system/multi-user.target.wants" \
-	"$ov/etc/systemd/system/swap.target.wants"
-ln -s "${unitdir#"$ov"}/zpoold.service" "$ov/etc/systemd/system/multi-user.target.wants/"
-ln -s "${unitdir#"$ov"}/zpoold-swap@.service" \
-	"$ov/etc/systemd/system/swap.target.wants/zpoold-swap@swap0.service"
+# Where the installation put them may be outside systemd's search path
+# (make distcheck installs under a prefix of its own): a copy goes in
+# /etc/systemd/system, as `systemctl link` would make it.
+sys=$ov/etc/systemd/system
+mkdir -p "$sys/multi-user.target.wants" "$sys/swap.target.wants"
+cp "$unitdir/zpoold.service" "$unitdir/zpoold-swap@.service" "$sys/"
+ln -s /etc/systemd/system/zpoold.service "$sys/multi-user.target.wants/"
+ln -s /etc/systemd/system/zpoold-swap@.service \
+	"$sys/swap.target.wants/zpoold-swap@swap0.service"
+ctl_bin=$(sed -n 's/^ExecStart=\([^ ]*\) swapon .*/\1/p' "$unitdir/zpoold-swap@.service")
+[ -x "$ov$ctl_bin" ] || fail "the swap unit runs $ctl_bin, which is not installed"
 t=$ov/usr/local/libexec/zpoold-test
 mkdir -p "$t"
 cp "$swapper" "$t/swapper"
@@ -49,6 +58,7 @@ After=multi-user.target zpoold-swap@swap0.service
 Type=oneshot
 Delegate=yes
 Environment=ZPOOLD_CORPUS=/usr/local/libexec/zpoold-test/corpus.bin
+Environment=ZPOOLCTL=$ctl_bin
 ExecStart=/usr/local/libexec/zpoold-test/guest.sh
 StandardOutput=tty
 StandardError=tty
@@ -63,7 +73,8 @@ mkdir -p "$ov/etc/systemd/system/default.target.wants"
 ln -s /etc/systemd/system/zpoold-vmtest.service "$ov/etc/systemd/system/default.target.wants/"
 
 log=$ZT_TMP/console.log
-"$top_srcdir/tests/vm/boot.sh" "$tree" "$ov" "$log" --mem 1024 --cpus 2 --timeout 900
+"$top_srcdir/tests/vm/boot.sh" "$tree" "$ov" "$log" --mem 1024 --cpus 2 --timeout 900 \
+	--append systemd.status_unit_format=name
 rc=$?
 note "console (VMTEST lines and zpoold's units):"
 grep -aE 'VMTEST|zpoold|[Ss]wap' "$log" | sed 's/\x1b\[[0-9;]*m//g; s/^/  /'
@@ -79,8 +90,8 @@ grep -a 'VMTEST: ok' "$log" | wc -l | grep -qx '[2-9][0-9]' ||
 	fail "too few checks ran inside the VM"
 # The power-off: swap0's unit stopped, then zpoold, with no failure.
 clean=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | tr -d '\r')
-l_swap=$(grep -an 'Stopped.*Swap on zpoold volume swap0' <<<"$clean" | tail -n 1 | cut -d: -f1)
-l_zpoold=$(grep -an 'Stopped.*zpoold compressed swap' <<<"$clean" | tail -n 1 | cut -d: -f1)
+l_swap=$(grep -an 'Stopped zpoold-swap@swap0\.service' <<<"$clean" | tail -n 1 | cut -d: -f1)
+l_zpoold=$(grep -an 'Stopped zpoold\.service' <<<"$clean" | tail -n 1 | cut -d: -f1)
 [ -n "$l_swap" ] && [ -n "$l_zpoold" ] ||
 	fail "the power-off did not stop both units: $(grep -a 'Stop' <<<"$clean" | tail -n 20)"
 [ "$l_swap" -lt "$l_zpoold" ] || fail "zpoold stopped before swap0's unit at power-off"
