@@ -125,7 +125,7 @@ note "with $start_caps and a memlock limit of $memlock: mount, socket group, wri
 others() { local c; for c in $start_caps; do [ "$c" = "$1" ] || echo -n "$c "; done; }
 start_fails "$(others CAP_SYS_ADMIN)" "$memlock" "cannot mount volumes" CAP_SYS_ADMIN
 start_fails "$(others CAP_CHOWN)" "$memlock" "control socket.*Operation not permitted" CAP_CHOWN
-# (AddressSanitizer makes mlockall() a no-op: there the pool's own locked
+# (The sanitizers make mlockall() a no-op: there the pool's own locked
 # memory is what fails.)
 start_fails "$unit_caps" 64 "cannot lock the daemon's memory|cannot create the pool: Cannot allocate memory" "LimitMEMLOCK=infinity"
 run_as "$(others CAP_SYS_RESOURCE)" "$memlock"
