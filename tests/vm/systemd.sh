@@ -73,7 +73,7 @@ mkdir -p "$ov/etc/systemd/system/default.target.wants"
 ln -s /etc/systemd/system/zpoold-vmtest.service "$ov/etc/systemd/system/default.target.wants/"
 
 log=$ZT_TMP/console.log
-"$top_srcdir/tests/vm/boot.sh" "$tree" "$ov" "$log" --mem 1024 --cpus 2 --timeout 900 \
+"$top_srcdir/tests/vm/boot.sh" "$tree" "$ov" "$log" --mem 1024 --cpus 1 --timeout 900 \
 	--append systemd.status_unit_format=name
 rc=$?
 note "console (VMTEST lines and zpoold's units):"
