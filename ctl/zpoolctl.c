@@ -399,7 +399,8 @@ static const struct cmd cmds[] = {
 	  "Remove a volume and free its blocks; refused while it is open or "
 	  "attached.",
 	  "", 1, 1, true, build_volume_remove, text_volume_remove, NULL },
-	{ "volume list", "", "the volumes", "The volumes: size, node, open files, loop device.",
+	{ "volume list", "", "the volumes",
+	  "The volumes: size, node, open files, loop device.",
 	  OPT_JSON OPT_BYTES, 0, 0, false, build_volume_list, text_volume_list,
 	  NULL },
 	{ "swapon", "NAME", "make a volume active swap",
@@ -410,16 +411,19 @@ static const struct cmd cmds[] = {
 	  "      --discard          discard freed swap pages (frees their "
 	  "memory)\n",
 	  1, 1, true, build_swapon, text_swapon, NULL },
-	{ "swapoff", "NAME", "swap off a volume and detach it", "Swap off a volume and detach its loop device.",
+	{ "swapoff", "NAME", "swap off a volume and detach it",
+	  "Swap off a volume and detach its loop device.",
 	  "", 1, 1, true, build_swapoff, text_swapoff, NULL },
 	{ "set", "KEY=VALUE", "change a run-time setting",
 	  "Change a run-time setting: compressor, policy, max_pool_percent, "
 	  "max_pool_size, accept_threshold_percent, max_node_size, "
 	  "idle_seconds, node_hint, log_level.",
 	  "", 1, 1, false, build_set, text_settings, NULL },
-	{ "get", "[KEY]", "show run-time settings", "Show one run-time setting, or all.", OPT_JSON, 0, 1,
-	  false, build_get, text_settings, NULL },
-	{ "compact", "", "compact the pool", "Compact the pool and return its free pages.",
+	{ "get", "[KEY]", "show run-time settings",
+	  "Show one run-time setting, or all.", OPT_JSON, 0, 1, false,
+	  build_get, text_settings, NULL },
+	{ "compact", "", "compact the pool",
+	  "Compact the pool and return its free pages.",
 	  OPT_NODE("only node N"), 0, 0, true, build_compact, text_compact,
 	  NULL },
 	{ "writeback", "", "write blocks back to the backing store",
@@ -429,9 +433,11 @@ static const struct cmd cmds[] = {
 	  "      --idle SECONDS     the blocks not read or written for that "
 	  "long (waits that long)\n" OPT_NODE("only from node N's blocks"),
 	  0, 0, true, build_writeback, text_writeback, NULL },
-	{ "reset-stats", "", "zero the counters", "Zero the counters (what is held stays).", "", 0,
-	  0, false, build_reset_stats, text_reset_stats, NULL },
-	{ "version", "", "versions of both ends and the protocol", "The versions of zpoolctl, zpoold and the protocol.",
+	{ "reset-stats", "", "zero the counters",
+	  "Zero the counters (what is held stays).", "", 0, 0, false,
+	  build_reset_stats, text_reset_stats, NULL },
+	{ "version", "", "versions of both ends and the protocol",
+	  "The versions of zpoolctl, zpoold and the protocol.",
 	  OPT_JSON, 0, 0, false, build_version, text_version, NULL },
 };
 
@@ -706,9 +712,8 @@ static int check_options(const struct cmd *c, const struct opts *o)
 static int dispatch(struct opts *o, int ret, char **pos, int npos)
 {
 	const struct cmd *c;
-	int used = 0;
-
 	const char *group = NULL;
+	int used = 0;
 
 	c = npos ? find_cmd(npos, pos, &used) : NULL;
 	if (npos && !c && is_group(pos[0]))
