@@ -44,9 +44,10 @@ static int open_direct(const char *path, int flags, bool *direct)
 
 	*direct = fd >= 0;
 	/* Some file systems (tmpfs) refuse O_DIRECT: their page cache is
-	 * their storage, so there is nothing to keep out of it. */
+	 * their storage, so there is nothing to keep out of it. They refuse
+	 * it after creating the file, which is ours then: no O_EXCL again. */
 	if (fd < 0 && errno == EINVAL)
-		fd = open(path, flags | O_CLOEXEC, 0600);
+		fd = open(path, (flags & ~O_EXCL) | O_CLOEXEC, 0600);
 	return fd;
 }
 

@@ -7,6 +7,7 @@
  *             preallocated (its blocks allocated before any write)
  *   transfer  runs of slots written and read back; written slots are not
  *             left in the page cache where O_DIRECT is available
+ *   tmpfs     a new file on tmpfs (which refused O_DIRECT before Linux 6.6)
  *   reuse     an existing file is reused from scratch at a new size
  *   errors    no size, less than a slot, a directory, a missing parent
  *             directory, a size the disk cannot hold (refused before
@@ -113,6 +114,27 @@ static void test_create(void **state)
 		fail_msg("a new backing file of %u bytes holds only %llu "
 			 "bytes of disk",
 			 10 * SLOT, (unsigned long long)st.st_blocks * 512);
+}
+
+/* A new file on tmpfs (/dev/shm). Before Linux 6.6 tmpfs refuses O_DIRECT
+ * after it has created the file, and the file is made without it; later
+ * kernels take it. (tests/vm/node-shrink.sh runs this on Linux 6.1.) */
+static void test_tmpfs(void **state)
+{
+	struct fixture *f = *state;
+	char path[64];
+	struct shr_backing *b = NULL;
+	int ret;
+
+	snprintf(path, sizeof(path), "/dev/shm/zpoold-test-backing.%d",
+		 (int)getpid());
+	unlink(path);
+	ret = shr_backing_open(path, 4 * SLOT, &b, f->err, sizeof(f->err));
+	unlink(path);
+	if (ret)
+		fail_msg("a new backing file on tmpfs: %d: %s", ret, f->err);
+	assert_int_equal(shr_backing_slots(b), 4);
+	shr_backing_close(b);
 }
 
 static void fill_slot(unsigned char *p, uint64_t slot, unsigned int round)
@@ -251,6 +273,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_create, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tmpfs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transfer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
