@@ -11,7 +11,9 @@
  * by a stamp, the page number in the low 32 bits and a hash of the seed in
  * the high ones, so that no two pages are alike and a page that comes back
  * in the wrong place says where it belongs. A 64-bit checksum of each page
- * is kept in an array of its own; then the corpus is freed, so that what
+ * is kept in an array of its own. The fill reads the corpus once, in order,
+ * copying each corpus page to every page that takes it and giving back the
+ * corpus pages behind it; then the corpus is freed, so that what
  * the process holds is the N MiB and little else. Run under a memory limit
  * smaller than N MiB (a memory cgroup), the fill alone pushes most pages out
  * to swap.
@@ -42,6 +44,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "tests/corpus.h"
 #include "tests/testlib.h"
@@ -50,6 +53,19 @@
 #define WORDS (PAGE / sizeof(uint64_t))
 /* Mismatches printed in full per pass; the rest are only counted. */
 #define MAX_REPORTS 20
+
+/* Give the kernel back the whole pages of the corpus before page 'done'. */
+static void release_behind(const struct zp_corpus *corpus, size_t done)
+{
+	uintptr_t start = (uintptr_t)corpus->data;
+	uintptr_t end = start + done * PAGE;
+	uintptr_t mask = (uintptr_t)sysconf(_SC_PAGESIZE) - 1;
+
+	start = (start + mask) & ~mask;
+	end &= ~mask;
+	if (end > start)
+		madvise((void *)start, end - start, MADV_DONTNEED);
+}
 
 static double now(void)
 {
@@ -200,13 +216,21 @@ int main(int argc, char **argv)
 	       "\n",
 	       mib, nr_pages, seed);
 	t0 = now();
-	for (i = 0; i < nr_pages; i++) {
-		uint64_t *p = (uint64_t *)(void *)(mem + i * PAGE);
-		uint64_t stamp = stamp_hi | (uint64_t)(uint32_t)i;
+	/* Corpus page by corpus page, each copied to every page that takes
+	 * it: the corpus is read once, in order, and what is behind is given
+	 * back, so that under memory pressure the fill does not swap the
+	 * corpus in and out again. */
+	for (size_t cp = 0; cp < corpus.nr_pages && cp < nr_pages; cp++) {
+		for (i = cp; i < nr_pages; i += corpus.nr_pages) {
+			uint64_t *p = (uint64_t *)(void *)(mem + i * PAGE);
+			uint64_t stamp = stamp_hi | (uint64_t)(uint32_t)i;
 
-		memcpy(p, zp_corpus_page(&corpus, i % corpus.nr_pages), PAGE);
-		memcpy(p, &stamp, sizeof(stamp));
-		sums[i] = page_sum(p);
+			memcpy(p, zp_corpus_page(&corpus, cp), PAGE);
+			memcpy(p, &stamp, sizeof(stamp));
+			sums[i] = page_sum(p);
+		}
+		if (cp % 256 == 255)
+			release_behind(&corpus, cp + 1);
 	}
 	zp_corpus_free(&corpus);
 	t = now() - t0;
