@@ -72,14 +72,15 @@ static int class_init(struct zp_pool *pool, struct zp_class *class)
 			zp_list_init(&class->cn[n].lists[g]);
 
 	/* A handle entry, and its owner's word when the pool keeps them. */
-	ret = table_init(&class->handles,
+	ret = table_init(&class->handles, pool,
 			 (pool->cfg.owners ? 2 : 1) * sizeof(uint64_t),
 			 pool->cfg.release_delay_ms);
 	if (ret)
 		return ret;
 	desc_size = sizeof(struct zp_zspage) +
 		    class->objs_per_zspage * sizeof(uint32_t);
-	return table_init(&class->zspages, desc_size, pool->cfg.release_delay_ms);
+	return table_init(&class->zspages, pool, desc_size,
+			  pool->cfg.release_delay_ms);
 }
 
 static void class_destroy(struct zp_class *class)

@@ -49,6 +49,29 @@
  * a waiter spins a little before it sleeps, instead of paying a futex round
  * trip for a lock that is about to be free.
  */
+/* A condition variable timed by CLOCK_MONOTONIC (zp_deadline()). */
+static inline void zp_cond_init(pthread_cond_t *c)
+{
+	pthread_condattr_t attr;
+
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(c, &attr);
+	pthread_condattr_destroy(&attr);
+}
+
+/* ms from now on CLOCK_MONOTONIC, for zp_cond_init()'s variables. */
+static inline void zp_deadline(struct timespec *ts, unsigned int ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
+}
+
 static inline void zp_mutex_init(pthread_mutex_t *m)
 {
 	pthread_mutexattr_t attr;
@@ -126,6 +149,7 @@ struct zp_table {
 	uint64_t interval_start; /* ms */
 	uint64_t in_use;      /* entries handed out */
 	struct zp_tseg *segs; /* nr_segs_max, mapped on demand */
+	struct zp_pool *pool; /* asked whether memory may grow; NULL: always */
 };
 
 /* Segments are one page, or the power of two that holds one entry: every
@@ -136,7 +160,8 @@ struct zp_table {
  * directory is a reservation locked page by page as it is used. */
 #define ZP_TABLE_MAX_SEGS (1u << 18)
 
-int table_init(struct zp_table *t, size_t esize, unsigned int delay_ms);
+int table_init(struct zp_table *t, struct zp_pool *pool, size_t esize,
+	       unsigned int delay_ms);
 /* Unmap every empty segment but the lowest now. */
 void table_trim(struct zp_table *t);
 void table_destroy(struct zp_table *t);
@@ -390,21 +415,35 @@ struct zp_node {
 	uint64_t interval_start;    /* ms, CLOCK_MONOTONIC_COARSE */
 	uint64_t pages_released;
 	uint64_t charge_fail;
+	uint64_t low_refusals;
+	uint64_t refilled_pages;
+	uint64_t filling;           /* pages being faulted in, marked used */
+	uint64_t refill_waits;
+	uint64_t refill_timeouts;
+	/* The lowest level an allocation waiting for a refill asked for
+	 * (ZP_NR_ROOM_LEVELS: none waits), and the waiters' wake-up. */
+	unsigned int refill_level;
+	pthread_cond_t refilled;
 	struct zp_stash *stashes;   /* pool->nr_shards */
 	/* Counted on both paths, so atomic. */
 	atomic_uint_fast64_t pages; /* in zspages */
 	atomic_uint_fast64_t pages_max;
+	atomic_uint_fast64_t low_zspages;
 	atomic_uint_fast64_t next_check; /* ms: when cached pages may be due */
 } zp_cacheline_aligned;
 
 int nodes_init(struct zp_pool *pool);
 void nodes_destroy(struct zp_pool *pool);
 /* Pages for one zspage on node; preferred: the node is the one the request
- * asked for (counted apart from fallbacks). No class lock may be held: this
- * may map and fault in memory. 0 or -ENOMEM (the node has no room). */
+ * asked for (counted apart from fallbacks); fresh pages only while the node
+ * has room at level. No class lock may be held: this may map and fault in
+ * memory. 0 or -ENOMEM (the node has no room). */
 int node_alloc_pages(struct zp_pool *pool, int node, unsigned int npages,
-		     bool preferred, unsigned int shard, struct zp_chunk **chunk,
-		     char **base);
+		     bool preferred, enum zp_room_level level, unsigned int shard,
+		     struct zp_chunk **chunk, char **base);
+/* Fault the nodes' caches back up to their floor where there is room;
+ * pages added. */
+uint64_t nodes_refill(struct zp_pool *pool);
 /* Give a dead zspage's pages back to the node's cache, and return to the
  * system what the cache has held unused for too long. */
 void node_free_pages(struct zp_pool *pool, struct zp_chunk *chunk,
@@ -467,10 +506,24 @@ struct zp_pool {
 
 	pthread_mutex_t compact_lock;
 	uint64_t compact_runs;              /* protected by compact_lock */
+
+	/* cfg.refill_in_background: the refill thread's wake-up. */
+	pthread_mutex_t refill_lock;
+	pthread_cond_t refill_cond;
+	bool refill_wanted;                 /* protected by refill_lock */
+	atomic_bool refill_signalled;       /* refill_wanted, read unlocked */
 };
+
+/* Tell the refill thread a node's cache runs low (any thread, any lock). */
+void pool_want_refill(struct zp_pool *pool);
 
 /* The policy of new zspages: it changes at run time (zp_pool_set_policy()),
  * read without a lock. */
+/* Whether npages fresh pages of the pool's own records (handles,
+ * descriptors) may be faulted in now: the calling thread's node is above
+ * its min watermark (ZP_ROOM_MIN). */
+bool pool_may_grow(struct zp_pool *pool, size_t npages);
+
 static inline enum zp_numa_policy pool_policy(struct zp_pool *pool)
 {
 	return __atomic_load_n(&pool->cfg.policy, __ATOMIC_RELAXED);

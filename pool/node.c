@@ -19,6 +19,13 @@
  * then any free run, oldest chunk first, so live zspages gather in old
  * chunks, and releases take the newest chunks first, so those drain.
  *
+ * Fresh pages (not resident yet) come only from a node with room
+ * (ops->room, enum zp_room_level): a zspage that would need them from a
+ * node short of memory is refused there, and the pool asks the next node,
+ * or at a lower level. Cached pages need no room: they are the reserve the
+ * pool lives on when memory runs short, and zp_pool_refill() (node_refill)
+ * faults in the cache back up to its floor while the node has room.
+ *
  * In front of the node's lock, each shard keeps a small stash per zspage
  * length of runs that zspages of that length just gave up (ZP_STASH_RUNS
  * each): the next zspage of the same length on that shard takes one back
@@ -329,10 +336,88 @@ uint64_t node_placed(struct zp_pool *pool, struct zp_node *node,
 	return n;
 }
 
+/*
+ * Whether fresh pages may come from the node at this level; a refusal is
+ * counted (low_refusals at ZP_ROOM_LOW, charge_fail below). Caller holds
+ * node->lock.
+ */
+static bool node_room(struct zp_pool *pool, struct zp_node *node,
+		      unsigned int fresh, enum zp_room_level level)
+{
+	if (!fresh || !pool->ops->room ||
+	    pool->ops->room(pool->ctx, node->id, fresh,
+			    pool->cfg.node_reserve_bytes / ZP_PAGE_SIZE, level))
+		return true;
+	if (level == ZP_ROOM_LOW)
+		node->low_refusals++;
+	else
+		node->charge_fail++;
+	return false;
+}
+
+/* A cached run of npages on the node, or -1. Caller holds node->lock. */
+static long node_find_cached(struct zp_node *node, unsigned int npages,
+			     struct zp_chunk **chunk)
+{
+	struct zp_list *pos;
+	long start;
+
+	if (node->cached_pages < npages)
+		return -1;
+	zp_list_for_each(pos, &node->chunks) {
+		struct zp_chunk *c = zp_list_entry(pos, struct zp_chunk, link);
+
+		if (c->cached_pages >= npages &&
+		    (start = chunk_find_run(c, npages, true)) >= 0) {
+			*chunk = c;
+			return start;
+		}
+	}
+	return -1;
+}
+
+/*
+ * cfg.refill_in_background, the node's cache without a run of npages: if
+ * the node has room at level, ask the refill thread and wait for it, at
+ * most cfg.refill_wait_ms. 0 with a cached run in *chunk and *start, or
+ * -ENOMEM. Caller holds node->lock (given up while it waits).
+ */
+static int node_wait_refill(struct zp_pool *pool, struct zp_node *node,
+			    unsigned int npages, enum zp_room_level level,
+			    struct zp_chunk **chunk, long *start)
+{
+	struct timespec deadline;
+
+	if (!node_room(pool, node, npages, level))
+		return -ENOMEM;
+	node->refill_waits++;
+	zp_deadline(&deadline, pool->cfg.refill_wait_ms);
+	for (;;) {
+		if (node->refill_level > (unsigned int)level)
+			node->refill_level = (unsigned int)level;
+		pool_want_refill(pool);
+		if (pthread_cond_timedwait(&node->refilled, &node->lock,
+					   &deadline) == ETIMEDOUT) {
+			*start = node_find_cached(node, npages, chunk);
+			if (*start >= 0)
+				return 0;
+			node->refill_timeouts++;
+			return -ENOMEM;
+		}
+		*start = node_find_cached(node, npages, chunk);
+		if (*start >= 0)
+			return 0;
+		/* The refill ended without pages for us: no room after all. */
+		if (node->refill_level == ZP_NR_ROOM_LEVELS &&
+		    !node_room(pool, node, npages, level))
+			return -ENOMEM;
+	}
+}
+
 /* Pages for a zspage from the node's chunks. */
 static int node_alloc_slow(struct zp_pool *pool, struct zp_node *node,
-			   unsigned int npages, struct zp_chunk **chunk,
-			   char **base)
+			   unsigned int npages, enum zp_room_level level,
+			   struct zp_chunk **chunk, char **base)
 {
 	struct zp_chunk *c = NULL;
 	struct zp_list *pos;
@@ -342,13 +427,11 @@ static int node_alloc_slow(struct zp_pool *pool, struct zp_node *node,
 	int ret;
 
 	pthread_mutex_lock(&node->lock);
-	if (node->cached_pages >= npages) {
-		zp_list_for_each(pos, &node->chunks) {
-			c = zp_list_entry(pos, struct zp_chunk, link);
-			if (c->cached_pages >= npages &&
-			    (start = chunk_find_run(c, npages, true)) >= 0)
-				break;
-		}
+	start = node_find_cached(node, npages, &c);
+	if (start < 0 && pool->cfg.refill_in_background) {
+		ret = node_wait_refill(pool, node, npages, level, &c, &start);
+		if (ret)
+			goto out;
 	}
 	if (start < 0) {
 		zp_list_for_each(pos, &node->chunks) {
@@ -359,6 +442,10 @@ static int node_alloc_slow(struct zp_pool *pool, struct zp_node *node,
 		}
 	}
 	if (start < 0) {
+		if (!node_room(pool, node, npages, level)) {
+			ret = -ENOMEM;
+			goto out;
+		}
 		c = chunk_new(pool, node);
 		if (!c) {
 			node->charge_fail++;
@@ -366,10 +453,14 @@ static int node_alloc_slow(struct zp_pool *pool, struct zp_node *node,
 			goto out;
 		}
 		start = 0;
+	} else {
+		for (unsigned int i = (unsigned int)start; i < start + npages; i++)
+			cached += test_bit(resident_bits(c), i);
+		if (!node_room(pool, node, npages - cached, level)) {
+			ret = -ENOMEM;
+			goto out;
+		}
 	}
-
-	for (unsigned int i = (unsigned int)start; i < start + npages; i++)
-		cached += test_bit(resident_bits(c), i);
 	ret = chunk_populate(pool, node, c, (unsigned int)start, npages);
 	if (ret) {
 		if (c->used_pages == 0 && c->cached_pages == 0)
@@ -382,6 +473,9 @@ static int node_alloc_slow(struct zp_pool *pool, struct zp_node *node,
 	node->cached_pages -= cached;
 	if (node->cached_pages < node->cache_low)
 		node->cache_low = node->cached_pages;
+	if (pool->cfg.refill_in_background &&
+	    node->cached_pages < pool->cfg.cache_pages / 2)
+		pool_want_refill(pool);
 	due = node_due(pool, node, false);
 	*chunk = c;
 	*base = c->base + (size_t)start * ZP_PAGE_SIZE;
@@ -441,8 +535,8 @@ static bool use_stash(const struct zp_pool *pool)
 }
 
 int node_alloc_pages(struct zp_pool *pool, int nid, unsigned int npages,
-		     bool preferred, unsigned int shard, struct zp_chunk **chunk,
-		     char **base)
+		     bool preferred, enum zp_room_level level, unsigned int shard,
+		     struct zp_chunk **chunk, char **base)
 {
 	struct zp_node *node = &pool->nodes[nid];
 	struct zp_stash *stash = &node->stashes[shard];
@@ -461,12 +555,13 @@ int node_alloc_pages(struct zp_pool *pool, int nid, unsigned int npages,
 	if (ret == 0) {
 		node_tick(pool, node);
 	} else {
-		ret = node_alloc_slow(pool, node, npages, chunk, base);
+		ret = node_alloc_slow(pool, node, npages, level, chunk, base);
 		/* A node is full only when the stashes, of every shard and
 		 * zspage length, hold nothing either. */
 		if (ret && node_stashed_pages(pool, node)) {
 			node_unstash(pool, node);
-			ret = node_alloc_slow(pool, node, npages, chunk, base);
+			ret = node_alloc_slow(pool, node, npages, level, chunk,
+					      base);
 		}
 	}
 	if (ret)
@@ -474,6 +569,9 @@ int node_alloc_pages(struct zp_pool *pool, int nid, unsigned int npages,
 	atomic_fetch_add_explicit(preferred ? &stash->preferred_zspages :
 					      &stash->fallback_zspages,
 				  1, memory_order_relaxed);
+	if (level == ZP_ROOM_MIN)
+		atomic_fetch_add_explicit(&node->low_zspages, 1,
+					  memory_order_relaxed);
 	node_account(pool, node, npages);
 	return 0;
 }
@@ -595,6 +693,116 @@ static int node_fill_cache(struct zp_pool *pool, struct zp_node *node)
 	return ret;
 }
 
+/*
+ * Fault in free pages until the node's cache (stashes included) holds
+ * cfg.cache_pages, while the node has room: at ZP_ROOM_LOW, or at the
+ * level an allocation waiting for the refill asked for. The pages of a
+ * run are marked used while they are faulted in without node->lock, so
+ * that allocations go on meanwhile from what is cached, and waiters are
+ * woken after each run. Returns the pages added.
+ */
+#define REFILL_RUN 64u
+static uint64_t node_refill(struct zp_pool *pool, struct zp_node *node)
+{
+	const uint64_t want = pool->cfg.cache_pages;
+	const unsigned int per_chunk = (unsigned int)(pool->cfg.chunk_bytes / ZP_PAGE_SIZE);
+	uint64_t added = 0;
+
+	pthread_mutex_lock(&node->lock);
+	for (;;) {
+		uint64_t have = node->cached_pages + node->filling;
+		enum zp_room_level level = ZP_ROOM_LOW;
+		struct zp_chunk *c = NULL;
+		struct zp_list *pos;
+		unsigned int start = 0, n = 0;
+		int ret;
+
+		pthread_mutex_unlock(&node->lock);
+		have += node_stashed_pages(pool, node);
+		pthread_mutex_lock(&node->lock);
+		if (node->refill_level < ZP_NR_ROOM_LEVELS)
+			level = (enum zp_room_level)node->refill_level;
+		if (have >= want)
+			break;
+		/* The first run of pages neither used nor resident. */
+		zp_list_for_each(pos, &node->chunks) {
+			struct zp_chunk *ch = zp_list_entry(pos, struct zp_chunk, link);
+			unsigned int i = 0, end;
+
+			if (ch->used_pages + ch->cached_pages == ch->nr_pages)
+				continue;
+			while (i < ch->nr_pages && (test_bit(used_bits(ch), i) ||
+						    test_bit(resident_bits(ch), i)))
+				i++;
+			if (i == ch->nr_pages)
+				continue;
+			for (end = i; end < ch->nr_pages && end - i < REFILL_RUN &&
+				      end - i < want - have &&
+				      !test_bit(used_bits(ch), end) &&
+				      !test_bit(resident_bits(ch), end);
+			     end++)
+				;
+			c = ch;
+			start = i;
+			n = end - i;
+			break;
+		}
+		if (!c)
+			n = (unsigned int)ZP_MIN(ZP_MIN(want - have, (uint64_t)REFILL_RUN),
+						 (uint64_t)per_chunk);
+		if (!node_room(pool, node, n, level))
+			break;
+		if (!c && !(c = chunk_new(pool, node)))
+			break;
+		/* Marked used and resident while it is being faulted in, as
+		 * node_release() marks what it gives back. */
+		set_bits(used_bits(c), start, n, true);
+		set_bits(resident_bits(c), start, n, true);
+		c->used_pages += n;
+		node->filling += n;
+		pthread_mutex_unlock(&node->lock);
+
+		ret = pool->ops->charge(pool->ctx, node->id, n);
+		if (ret == 0) {
+			ret = prim_populate(c->base + (size_t)start * ZP_PAGE_SIZE,
+					    (size_t)n * ZP_PAGE_SIZE);
+			if (ret)
+				pool->ops->uncharge(pool->ctx, node->id, n);
+		}
+
+		pthread_mutex_lock(&node->lock);
+		set_bits(used_bits(c), start, n, false);
+		c->used_pages -= n;
+		node->filling -= n;
+		if (ret) {
+			set_bits(resident_bits(c), start, n, false);
+			node->charge_fail++;
+			if (c->used_pages == 0 && c->cached_pages == 0)
+				chunk_delete(node, c);
+			break;
+		}
+		c->cached_pages += n;
+		node->cached_pages += n;
+		node->refilled_pages += n;
+		added += n;
+		pthread_cond_broadcast(&node->refilled);
+	}
+	/* What could be done is done: waiters look for themselves. */
+	node->refill_level = ZP_NR_ROOM_LEVELS;
+	pthread_cond_broadcast(&node->refilled);
+	pthread_mutex_unlock(&node->lock);
+	return added;
+}
+
+uint64_t nodes_refill(struct zp_pool *pool)
+{
+	uint64_t added = 0;
+
+	for (int n = 0; n < pool->nr_nodes; n++)
+		added += node_refill(pool, &pool->nodes[n]);
+	return added;
+}
+
 /* Other nodes of the topology by distance from node, then by id. */
 static void node_order_fallback(struct zp_pool *pool, struct zp_node *node)
 {
@@ -628,6 +836,8 @@ int nodes_init(struct zp_pool *pool)
 		struct zp_node *node = &pool->nodes[n];
 
 		zp_mutex_init(&node->lock);
+		zp_cond_init(&node->refilled);
+		node->refill_level = ZP_NR_ROOM_LEVELS;
 		node->id = n;
 		node->stashes = prim_meta_alloc(pool->nr_shards *
 						sizeof(struct zp_stash));
@@ -640,7 +850,8 @@ int nodes_init(struct zp_pool *pool)
 			zp_mutex_init(&node->stashes[sh].lock);
 		zp_list_init(&node->chunks);
 		node_order_fallback(pool, node);
-		ret = table_init(&node->chunk_table, chunk_header_size(pool), 0);
+		ret = table_init(&node->chunk_table, pool,
+				 chunk_header_size(pool), 0);
 		if (ret) {
 			pool->nr_nodes_ready = n;
 			nodes_destroy(pool);
@@ -684,6 +895,7 @@ void nodes_destroy(struct zp_pool *pool)
 		prim_meta_free(node->stashes,
 			       pool->nr_shards * sizeof(struct zp_stash));
 		pthread_mutex_destroy(&node->lock);
+		pthread_cond_destroy(&node->refilled);
 	}
 	prim_meta_free(pool->nodes, pool->nr_nodes * sizeof(struct zp_node));
 	pool->nodes = NULL;

@@ -58,6 +58,7 @@ void zp_pool_config_init(struct zp_pool_config *cfg)
 	cfg->chunk_bytes = 4u << 20;
 	cfg->cache_pages = 256;
 	cfg->release_delay_ms = 1000;
+	cfg->refill_wait_ms = 100;
 }
 
 static int config_check(const struct zp_pool_config *cfg)
@@ -75,6 +76,8 @@ static int config_check(const struct zp_pool_config *cfg)
 	    cfg->chunk_bytes > (1ul << 30))
 		return -EINVAL;
 	if (cfg->shards > ZP_MAX_SHARDS)
+		return -EINVAL;
+	if (cfg->node_reserve_bytes % ZP_PAGE_SIZE != 0)
 		return -EINVAL;
 	return 0;
 }
@@ -111,6 +114,8 @@ int zp_pool_create(const struct zp_pool_config *cfg, struct zp_pool **out)
 				  (unsigned int)ZP_MIN(cpus, (long)ZP_MAX_SHARDS);
 	}
 	pthread_mutex_init(&pool->compact_lock, NULL);
+	pthread_mutex_init(&pool->refill_lock, NULL);
+	zp_cond_init(&pool->refill_cond);
 
 	ret = -ENOMEM;
 	pool->shards = prim_meta_alloc(pool->nr_shards * sizeof(struct zp_shard));
@@ -131,6 +136,8 @@ err_shards:
 	prim_meta_free(pool->shards, pool->nr_shards * sizeof(struct zp_shard));
 err_lock:
 	pthread_mutex_destroy(&pool->compact_lock);
+	pthread_mutex_destroy(&pool->refill_lock);
+	pthread_cond_destroy(&pool->refill_cond);
 err_free:
 	prim_meta_free(pool, sizeof(*pool));
 	return ret;
@@ -145,6 +152,8 @@ void zp_pool_destroy(struct zp_pool *pool)
 	classes_destroy(pool);
 	prim_meta_free(pool->shards, pool->nr_shards * sizeof(struct zp_shard));
 	pthread_mutex_destroy(&pool->compact_lock);
+	pthread_mutex_destroy(&pool->refill_lock);
+	pthread_cond_destroy(&pool->refill_cond);
 	prim_meta_free(pool, sizeof(*pool));
 }
 
@@ -243,33 +252,84 @@ static int alloc_on_node(struct zp_pool *pool, unsigned int class_id,
 
 /*
  * Pages for a new zspage: on nid, then (not strict) the other nodes nearest
- * first. Interleave starts from the next node in turn instead of nid.
- * Called without class->lock. Returns the node used, or -ENOMEM.
+ * first, each only while it has room above its low watermark and reserve
+ * (ZP_ROOM_LOW). When none has, once more in the same order down to the
+ * min watermark (ZP_ROOM_MIN), so that a machine short of memory everywhere
+ * still gets its swap stored; strict stays on nid at the first level.
+ * Interleave starts from the next node in turn instead of nid. Called
+ * without class->lock. Returns the node used, or -ENOMEM.
  */
 static int new_zspage_pages(struct zp_pool *pool, struct zp_class *class,
 			    int nid, struct zp_chunk **chunk, char **base)
 {
 	const unsigned int npages = class->pages_per_zspage;
+	const bool strict = pool_policy(pool) == ZP_NUMA_STRICT;
 	struct zp_node *node;
 	int first = nid;
 
 	if (pool_policy(pool) == ZP_NUMA_INTERLEAVE)
 		first = (int)(atomic_fetch_add(&pool->interleave_next, 1) %
 			      (unsigned int)pool->nr_nodes);
-	if (node_alloc_pages(pool, first, npages, first == nid, class->shard,
-			     chunk, base) == 0)
-		return first;
-	if (pool_policy(pool) == ZP_NUMA_STRICT)
-		return -ENOMEM;
 	node = &pool->nodes[first];
-	for (int i = 0; i < node->nr_fallback; i++) {
-		int n = node->fallback[i];
+	for (int level = 0; level < (strict ? 1 : ZP_NR_ROOM_LEVELS); level++) {
+		if (node_alloc_pages(pool, first, npages, first == nid, level,
+				     class->shard, chunk, base) == 0)
+			return first;
+		for (int i = 0; !strict && i < node->nr_fallback; i++) {
+			int n = node->fallback[i];
 
-		if (node_alloc_pages(pool, n, npages, n == nid, class->shard,
-				     chunk, base) == 0)
-			return n;
+			if (node_alloc_pages(pool, n, npages, n == nid, level,
+					     class->shard, chunk, base) == 0)
+				return n;
+		}
 	}
 	return -ENOMEM;
+}
+
+bool pool_may_grow(struct zp_pool *pool, size_t npages)
+{
+	return !pool->ops->room ||
+	       pool->ops->room(pool->ctx, pool->ops->current_node(pool->ctx),
+			       npages, 0, ZP_ROOM_MIN);
+}
+
+size_t zp_pool_refill(struct zp_pool *pool)
+{
+	return nodes_refill(pool);
+}
+
+void pool_want_refill(struct zp_pool *pool)
+{
+	if (atomic_exchange(&pool->refill_signalled, true))
+		return;
+	pthread_mutex_lock(&pool->refill_lock);
+	pool->refill_wanted = true;
+	pthread_cond_signal(&pool->refill_cond);
+	pthread_mutex_unlock(&pool->refill_lock);
+}
+
+void zp_pool_refill_wake(struct zp_pool *pool)
+{
+	pthread_mutex_lock(&pool->refill_lock);
+	pthread_cond_broadcast(&pool->refill_cond);
+	pthread_mutex_unlock(&pool->refill_lock);
+}
+
+bool zp_pool_refill_wait(struct zp_pool *pool, unsigned int timeout_ms)
+{
+	struct timespec deadline;
+	bool wanted;
+
+	zp_deadline(&deadline, timeout_ms);
+	pthread_mutex_lock(&pool->refill_lock);
+	if (!pool->refill_wanted)
+		pthread_cond_timedwait(&pool->refill_cond, &pool->refill_lock,
+				       &deadline);
+	wanted = pool->refill_wanted;
+	pool->refill_wanted = false;
+	atomic_store(&pool->refill_signalled, false);
+	pthread_mutex_unlock(&pool->refill_lock);
+	return wanted;
 }
 
 /* A new zspage in the caller's shard, and the object in it. */

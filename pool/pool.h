@@ -103,6 +103,24 @@ int zp_numa_policy_parse(const char *name, enum zp_numa_policy *policy);
 /* ------------------------------------------------------------------------ */
 
 /*
+ * How short of memory a node may be when the pool faults in fresh pages
+ * there. A process that serves swap must not fault in memory the kernel
+ * can only find by reclaim: its own reclaim may not write to swap (it is an
+ * I/O flusher), the OOM killer does not act for such allocations, and the
+ * fault would wait forever on the swap-outs that wait on the process.
+ */
+enum zp_room_level {
+	/* Above the low watermark, plus the pool's node_reserve_bytes: where
+	 * new zspages go by choice, as the kernel's own fallback from a
+	 * preferred node starts at the low watermark. */
+	ZP_ROOM_LOW,
+	/* Above the min watermark with a margin: the kernel hands out the
+	 * pages without reclaim. Below it the pool takes no fresh pages. */
+	ZP_ROOM_MIN,
+	ZP_NR_ROOM_LEVELS
+};
+
+/*
  * Operations the pool uses to place memory on nodes. The real layer
  * (zp_node_numa_ops) uses libnuma and the kernel's memory policy; the
  * simulated one (zp_node_sim_ops) lets tests run the allocator against a
@@ -122,6 +140,12 @@ struct zp_node_ops {
 	/* Account npages about to be populated on node. -ENOMEM when the node
 	 * has no room for them: the pool then tries the next node or fails. */
 	int (*charge)(void *ctx, int node, size_t npages);
+	/* Whether npages fresh pages can come from node now without taking
+	 * its free memory below the level (enum zp_room_level; reserve_pages
+	 * on top of the low watermark). Asked before pages are faulted in,
+	 * not for pages the pool already holds. NULL: always. */
+	bool (*room)(void *ctx, int node, size_t npages, size_t reserve_pages,
+		     enum zp_room_level level);
 	/* Return npages charged earlier. */
 	void (*uncharge)(void *ctx, int node, size_t npages);
 	/* Place a freshly mapped chunk on node before any page is touched.
@@ -159,6 +183,13 @@ void zp_node_sim_set_capacity(struct zp_node_sim *sim, int node,
 			      size_t capacity_pages);
 /** Pages charged on a node right now. */
 size_t zp_node_sim_charged(struct zp_node_sim *sim, int node);
+/**
+ * zp_node_sim_set_low() - pretend the last pages of a node's capacity are
+ * below its low watermark: room() at ZP_ROOM_LOW says no once fewer than
+ * pages + the reserve are left; ZP_ROOM_MIN still has room up to the
+ * capacity. No effect on a node without capacity.
+ */
+void zp_node_sim_set_low(struct zp_node_sim *sim, int node, size_t pages);
 
 /* ------------------------------------------------------------------------ */
 /* Pools                                                                    */
@@ -191,6 +222,21 @@ struct zp_pool_config {
 	 * shard and node more than with one shard. 1..ZP_MAX_SHARDS; 0 (the
 	 * default): one per online CPU, at most ZP_MAX_SHARDS. */
 	unsigned int shards;
+	/* Free memory a node keeps above its low watermark for others: a new
+	 * zspage goes to the next node (strict: is refused) rather than take
+	 * it. A multiple of the page size; default 0 (the watermark alone). */
+	size_t node_reserve_bytes;
+	/* Fault in fresh pages only in zp_pool_refill(), never in an
+	 * allocation: zspages take cached pages, and an allocation that finds
+	 * its node's cache empty (and the node with room) asks for a refill
+	 * and waits for it at most refill_wait_ms before it tries the next
+	 * node. For a process that serves swap, whose allocating threads must
+	 * not wait on reclaim: one thread of its own that may (not an I/O
+	 * flusher) calls zp_pool_refill() whenever zp_pool_refill_wait()
+	 * returns. Default off. */
+	bool refill_in_background;
+	/* How long an allocation waits for a refill; default 100 ms. */
+	unsigned int refill_wait_ms;
 	/* Keep a word per object for its user (zp_pool_set_owner()), so
 	 * that zp_pool_zspage_owners() can say whose objects share a
 	 * zspage: 8 bytes of metadata more per object. Default off. */
@@ -277,6 +323,26 @@ size_t zp_pool_compact(struct zp_pool *pool, int nid);
  */
 size_t zp_pool_trim(struct zp_pool *pool);
 
+/**
+ * zp_pool_refill() - fault in free pages on every node whose cache holds
+ * fewer than cfg.cache_pages, as far as the node has room (ZP_ROOM_LOW),
+ * so that the reserve is there when memory next runs short. New zspages
+ * take cached pages first, and a node short of memory gives the pool no
+ * fresh ones: the cache is what the pool lives on then. For timers, not
+ * for the I/O path. Returns the pages faulted in.
+ */
+size_t zp_pool_refill(struct zp_pool *pool);
+
+/**
+ * zp_pool_refill_wait() - for the refill thread of a pool with
+ * cfg.refill_in_background: wait until a node's cache has fallen to half
+ * its floor or an allocation waits for a refill, or timeout_ms have passed,
+ * or zp_pool_refill_wake() was called. Returns true if a refill is wanted.
+ */
+bool zp_pool_refill_wait(struct zp_pool *pool, unsigned int timeout_ms);
+/** zp_pool_refill_wake() - make zp_pool_refill_wait() return now. */
+void zp_pool_refill_wake(struct zp_pool *pool);
+
 /** Pages held in zspages, in total and on one node. */
 size_t zp_pool_total_pages(struct zp_pool *pool);
 size_t zp_pool_node_pages(struct zp_pool *pool, int nid);
@@ -349,7 +415,17 @@ enum zp_stat_kind {
 	  "new zspages placed here because this node was preferred")              \
 	X(fallback_zspages, ZP_STAT_COUNTER,                                      \
 	  "new zspages placed here although another node was preferred")          \
-	X(charge_fail, ZP_STAT_COUNTER, "times the node had no room for a zspage")
+	X(charge_fail, ZP_STAT_COUNTER, "times the node had no room for a zspage") \
+	X(low_refusals, ZP_STAT_COUNTER,                                          \
+	  "new zspages turned away: the node was at its low watermark and reserve") \
+	X(low_zspages, ZP_STAT_COUNTER,                                           \
+	  "new zspages placed here above the min watermark, no node having more") \
+	X(refilled_pages, ZP_STAT_COUNTER,                                        \
+	  "free pages faulted in ahead to keep the node's cache full")             \
+	X(refill_waits, ZP_STAT_COUNTER,                                          \
+	  "new zspages that waited for the node's cache to be refilled")          \
+	X(refill_timeouts, ZP_STAT_COUNTER,                                       \
+	  "new zspages that waited in vain and went to the next node")
 
 /* Per size class, X(name, kind, description). Exact. */
 #define ZP_CLASS_STAT_FIELDS(X)                                                  \

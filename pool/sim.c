@@ -5,7 +5,9 @@
  *
  * Memory is real (the pool maps and locks it as usual); only its node is
  * pretend. Each node has a capacity in pages; charge() refuses pages beyond
- * it, which is how a full node looks to the pool. bind() records which node a
+ * it, which is how a full node looks to the pool. The last "low" pages of a
+ * capacity stand for the memory below a real node's low watermark: room()
+ * at ZP_ROOM_LOW refuses them, at ZP_ROOM_MIN only the capacity counts. bind() records which node a
  * range was placed on and query() answers from that record. The current node
  * is per thread, set with zp_node_sim_set_current(); so is the CPU, with
  * zp_node_sim_set_cpu(), which lets tests choose a thread's shard.
@@ -30,6 +32,7 @@ struct zp_node_sim {
 	int nr_nodes;
 	size_t capacity[ZP_MAX_NODES]; /* protected by lock; 0: unlimited */
 	size_t charged[ZP_MAX_NODES];  /* protected by lock */
+	size_t low[ZP_MAX_NODES];      /* protected by lock */
 	struct sim_range *ranges;      /* protected by lock */
 	size_t nr_ranges, cap_ranges;
 };
@@ -85,6 +88,14 @@ void zp_node_sim_set_capacity(struct zp_node_sim *sim, int node,
 	pthread_mutex_unlock(&sim->lock);
 }
 
+void zp_node_sim_set_low(struct zp_node_sim *sim, int node, size_t pages)
+{
+	zp_assert(node >= 0 && node < sim->nr_nodes);
+	pthread_mutex_lock(&sim->lock);
+	sim->low[node] = pages;
+	pthread_mutex_unlock(&sim->lock);
+}
+
 size_t zp_node_sim_charged(struct zp_node_sim *sim, int node)
 {
 	size_t n;
@@ -133,6 +144,22 @@ static int sim_charge(void *ctx, int node, size_t npages)
 		sim->charged[node] += npages;
 	pthread_mutex_unlock(&sim->lock);
 	return ret;
+}
+
+static bool sim_room(void *ctx, int node, size_t npages, size_t reserve_pages,
+		     enum zp_room_level level)
+{
+	struct zp_node_sim *sim = ctx;
+	size_t want;
+	bool room;
+
+	pthread_mutex_lock(&sim->lock);
+	want = sim->charged[node] + npages;
+	if (level == ZP_ROOM_LOW)
+		want += sim->low[node] + reserve_pages;
+	room = !sim->capacity[node] || want <= sim->capacity[node];
+	pthread_mutex_unlock(&sim->lock);
+	return room;
 }
 
 static void sim_uncharge(void *ctx, int node, size_t npages)
@@ -202,6 +229,7 @@ const struct zp_node_ops zp_node_sim_ops = {
 	.current_cpu = sim_current_cpu,
 	.distance = sim_distance,
 	.charge = sim_charge,
+	.room = sim_room,
 	.uncharge = sim_uncharge,
 	.bind = sim_bind,
 	.query = sim_query,

@@ -147,7 +147,13 @@ int zp_pool_node_stats(struct zp_pool *pool, int nid, struct zp_node_stats *st)
 	st->pages_released = node->pages_released;
 	st->chunks = node->nr_chunks;
 	st->charge_fail = node->charge_fail;
+	st->low_refusals = node->low_refusals;
+	st->refilled_pages = node->refilled_pages;
+	st->refill_waits = node->refill_waits;
+	st->refill_timeouts = node->refill_timeouts;
 	pthread_mutex_unlock(&node->lock);
+	st->cached_pages += node_stashed_pages(pool, node);
+	st->low_zspages = atomic_load(&node->low_zspages);
 	st->pages = atomic_load(&node->pages);
 	st->pages_max = gauge_max(&node->pages, &node->pages_max);
 	st->preferred_zspages = node_placed(pool, node, true);
@@ -262,6 +268,11 @@ void zp_pool_reset_counters(struct zp_pool *pool)
 			atomic_store(&node->stashes[sh].fallback_zspages, 0);
 		}
 		node->charge_fail = 0;
+		node->low_refusals = 0;
+		node->refilled_pages = 0;
+		node->refill_waits = 0;
+		node->refill_timeouts = 0;
+		atomic_store(&node->low_zspages, 0);
 		node->pages_released = 0;
 		pthread_mutex_unlock(&node->lock);
 	}

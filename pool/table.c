@@ -17,6 +17,10 @@
  * delay_ms (at once if 0), so that a table that grows and shrinks in a cycle
  * does not map and unmap segments on every turn.
  *
+ * A segment is mapped only while the pool may grow (pool_may_grow()): a
+ * table is part of the pool's memory, and what holds for its pages holds
+ * for its records.
+ *
  * lock ordering: the owner's lock (class->lock) covers every call here but
  * table_entry() on a live index.
  */
@@ -35,7 +39,8 @@ static uint32_t per_seg(const struct zp_table *t)
 	return 1u << t->seg_shift;
 }
 
-int table_init(struct zp_table *t, size_t esize, unsigned int delay_ms)
+int table_init(struct zp_table *t, struct zp_pool *pool, size_t esize,
+	       unsigned int delay_ms)
 {
 	void *dir;
 	int ret;
@@ -46,6 +51,7 @@ int table_init(struct zp_table *t, size_t esize, unsigned int delay_ms)
 		t->seg_shift++;
 	t->nr_segs_max = ZP_TABLE_MAX_SEGS;
 	t->delay_ms = delay_ms;
+	t->pool = pool;
 	t->interval_start = zp_now_ms();
 	ret = prim_reserve(t->nr_segs_max * sizeof(struct zp_tseg), &dir);
 	if (ret)
@@ -90,6 +96,9 @@ static int seg_map(struct zp_table *t, uint32_t s)
 	void *mem;
 	int ret;
 
+	/* The segment, and a page of the directory or of page tables. */
+	if (t->pool && !pool_may_grow(t->pool, seg_bytes(t) / ZP_PAGE_SIZE + 1))
+		return -ENOMEM;
 	ret = dir_lock(t, s);
 	if (ret)
 		return ret;
@@ -178,7 +187,10 @@ int table_alloc(struct zp_table *t, uint32_t *idx)
 	char *e;
 	int ret;
 
-	for (s = t->lowest_room; s < t->nr_segs_max; s++) {
+	/* Directory records above nr_segs_seen were never written: reading
+	 * one would fault in a page (and a page table) of the reservation,
+	 * which is not to happen before dir_lock() has locked it. */
+	for (s = t->lowest_room; s < t->nr_segs_seen; s++) {
 		seg = &t->segs[s];
 		if (!seg->mem || seg->free_head)
 			break;
@@ -186,7 +198,8 @@ int table_alloc(struct zp_table *t, uint32_t *idx)
 	if (s == t->nr_segs_max)
 		return -ENOMEM;
 	t->lowest_room = s;
-	if (!seg->mem) {
+	seg = &t->segs[s];
+	if (s == t->nr_segs_seen || !seg->mem) {
 		ret = seg_map(t, s);
 		if (ret)
 			return -ENOMEM;
