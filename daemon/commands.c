@@ -619,6 +619,11 @@ static int format_swap(struct zpd_ctl_env *env, const char *name,
 		goto out;
 	}
 	zpd_volume_drop_all(v);
+	ret = zpd_volume_lock_index(v, r->msg, sizeof(r->msg));
+	if (ret) {
+		code = error_code(ret);
+		goto out;
+	}
 	n = zpd_volume_write(v, w, page, sizeof(page), 0,
 			     v->node >= 0 ? v->node : 0);
 	if (n != (ssize_t)sizeof(page))

@@ -209,6 +209,12 @@ static const struct key keys[] = {
 	 "writes back a node's blocks while it holds more (0: none)",
 	 CFG(max_node_size), .min = 0, .max = 1ll << 50,
 	 .multiple = ZP_PAGE_SIZE},
+	{SEC_POOL, "node_reserve", T_SIZE, "0",
+	 "free memory a NUMA node keeps above its low watermark: a new "
+	 "zspage goes to the next node instead (strict: the block is "
+	 "refused)",
+	 CFG(node_reserve), .min = 0, .max = 1ll << 50,
+	 .multiple = ZP_PAGE_SIZE},
 
 	{SEC_WRITEBACK, "file", T_PATH, "",
 	 "the backing store blocks are written back to: a file (created "

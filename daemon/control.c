@@ -514,6 +514,7 @@ static void *job_main(void *arg)
 {
 	struct zpd_control *ctl = arg;
 
+	zpd_thread_prefault();
 	pthread_mutex_lock(&ctl->lock);
 	for (;;) {
 		struct job *j;

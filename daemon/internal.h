@@ -151,6 +151,7 @@ struct zpd_config {
 	uint64_t max_pool_size;           /* bytes; 0: max_pool_percent */
 	unsigned int accept_threshold_percent; /* of the limit, 0..100 */
 	uint64_t max_node_size;           /* bytes per node; 0: no target */
+	uint64_t node_reserve;            /* bytes above the low watermark */
 
 	/* [writeback] */
 	char wb_file[PATH_MAX];           /* "" for none */
@@ -409,6 +410,10 @@ struct zpd_volume {
 
 struct zpd_store {
 	struct zp_pool *pool;
+	/* The thread that faults the pool's cache back in (store.c). */
+	pthread_t refill_thread;
+	bool refill_running;
+	atomic_bool refill_stop;
 	/* The algorithm new blocks get; changes at run time. Read with
 	 * zpd_store_compressor(). */
 	_Atomic uint32_t compressor; /* backend << 16 | (level & 0xffff) */
@@ -540,6 +545,9 @@ int zpd_volume_discard(struct zpd_volume *v, struct zpd_worker *w,
 /* Free every block of a volume that nobody reads or writes meanwhile (a
  * volume being removed or made swap): it then reads as zeros. */
 void zpd_volume_drop_all(struct zpd_volume *v);
+/* Fault in and lock the volume's whole block index (before it becomes
+ * swap). 0, or -errno with a message in err. */
+int zpd_volume_lock_index(struct zpd_volume *v, char *err, size_t errlen);
 
 void zpd_volume_stats(const struct zpd_volume *v, struct zpd_volume_stats *out);
 
@@ -717,6 +725,13 @@ void zpd_notify_watchdog(void);
  * process an I/O flusher, set oom_score_adj. Failures to lock are fatal
  * (-errno, message in err); the others are logged warnings. */
 int zpd_safety_setup(const struct zpd_config *cfg, char *err, size_t errlen);
+/* Fault in every private writable mapping of the daemon that is not a
+ * sparse reservation (MAP_NORESERVE), once everything is set up. */
+int zpd_prefault_self(void);
+/* The same, if the heap has grown since: for a timer of the main thread. */
+void zpd_prefault_again(void);
+/* Fault in the calling thread's stack; each thread calls it as it starts. */
+void zpd_thread_prefault(void);
 
 /* Make directory path and its missing parents (mode 0755). 0 or -errno
  * with a message naming the directory that could not be made. */

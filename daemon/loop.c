@@ -50,6 +50,9 @@
 /* Reads and writes up to this size are served by the thread that waited
  * for them (see worker_main). */
 #define SMALL_IO (32u << 10)
+/* libfuse 3.14 reads a request into a buffer of FUSE_MAX_MAX_PAGES (256)
+ * pages and a header page; a request is never larger. */
+#define REQUEST_BUF_BYTES (257u * 4096u)
 
 struct zpd_loop {
 	struct fuse_session *se;
@@ -144,11 +147,18 @@ static void *worker_main(void *arg)
 	struct zpd_loop *l = arg;
 	struct fuse_buf buf;
 	bool leader = false, queued;
-	void *mem = NULL; /* the request buffer libfuse allocates */
+	void *mem; /* the request buffer libfuse reads into */
 	int res;
 
 	/* "top -H" and the tests tell the workers apart by this name. */
 	pthread_setname_np(pthread_self(), ZPD_WORKER_NAME);
+	/* The stack and the request buffer, faulted in before the first
+	 * request (libfuse would malloc the buffer then, and its pages
+	 * would be faulted in as requests fill it). */
+	zpd_thread_prefault();
+	mem = malloc(REQUEST_BUF_BYTES);
+	if (mem)
+		memset(mem, 0, REQUEST_BUF_BYTES);
 
 	for (;;) {
 		if (!leader) {

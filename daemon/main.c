@@ -135,6 +135,7 @@ static void on_maintain(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop, (void)revents;
 	zpd_store_maintain(d->store);
+	zpd_prefault_again();
 }
 
 static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
@@ -258,6 +259,7 @@ static void *fuse_main_thread(void *arg)
 {
 	struct daemon *d = arg;
 
+	zpd_thread_prefault();
 	d->fuse_ret = zpd_fuse_run(d->fuse);
 	/* The loop may end on its own (unmounted from outside): stop the
 	 * daemon then too. */
@@ -522,6 +524,9 @@ int main(int argc, char **argv)
 	if (zpd_control_start(d.loop, &d.env, &d.control, err, sizeof(err)))
 		goto fail_loop;
 
+	/* Everything the daemon needs is made: fault it in now, while
+	 * memory is there to have. */
+	zpd_prefault_self();
 	status_line(&d, status, sizeof(status));
 	zpd_log(LOG_INFO, "ready: %s%s%s", status,
 		d.control ? "; control socket " : "",

@@ -12,7 +12,18 @@
  *    driver's (no reclaim that waits for I/O, throttled only locally);
  *  - oom_score_adj keeps the OOM killer away (-1000 by default);
  *  - what the I/O path needs is made before the mount (workers, buffers,
- *    the pool's reserve).
+ *    the pool's reserve), and faulted in then: MCL_ONFAULT locks a page
+ *    only when it is first touched, and a first touch when memory has run
+ *    out waits forever (the fault's reclaim may not write to swap, the OOM
+ *    killer does not act for an I/O flusher's allocations, and the
+ *    swap-outs that would free memory wait on the daemon). So every
+ *    thread has a small stack that it faults in whole as it starts
+ *    (zpd_thread_prefault), malloc keeps one arena and what it was given
+ *    back, and once set up the daemon faults in every private writable
+ *    mapping it has, but for the sparse ones it reserved with
+ *    MAP_NORESERVE: the block indexes (made resident when a volume
+ *    becomes swap) and the pool's, which asks the kernel before it grows
+ *    (pool/numa.c) (zpd_prefault_self).
  * And on stop: a volume that is active swap (through a loop device) holds
  * pages that exist nowhere else, so main.c asks zpd_loops_of() and
  * zpd_is_swap() before unmounting.
@@ -20,6 +31,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +52,21 @@
 #ifndef MCL_ONFAULT
 #define MCL_ONFAULT 4 /* Linux 4.4 */
 #endif
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22 /* Linux 5.14 */
+#endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
+/* Stacks of the daemon's threads, faulted in whole: no path of the daemon
+ * is deep (its largest frames hold a page or two). */
+#define THREAD_STACK_BYTES (512u << 10)
+/* How much of the main thread's stack is faulted in ahead. */
+#define MAIN_STACK_BYTES (256u << 10)
+/* The heap grown ahead of need and kept: what control replies, libfuse's
+ * request records and the like take from malloc is there already. */
+#define HEAP_AHEAD_BYTES (4u << 20)
 
 static int write_file(const char *path, const char *text)
 {
@@ -59,10 +87,107 @@ static int write_file(const char *path, const char *text)
 	return (size_t)n == len ? 0 : -EIO;
 }
 
+/* Fault in the range of the calling thread's stack, guard excluded. */
+void zpd_thread_prefault(void)
+{
+	pthread_attr_t attr;
+	size_t size, guard = 0;
+	void *addr;
+
+	if (pthread_getattr_np(pthread_self(), &attr))
+		return;
+	if (!pthread_attr_getstack(&attr, &addr, &size) &&
+	    !pthread_attr_getguardsize(&attr, &guard) && size > guard &&
+	    size <= 4 * THREAD_STACK_BYTES)
+		(void)madvise((char *)addr + guard, size - guard,
+			      MADV_POPULATE_WRITE);
+	pthread_attr_destroy(&attr);
+}
+
+/* The main thread's stack grows as it is touched: touch it now. */
+__attribute__((noinline)) static void grow_main_stack(void)
+{
+	volatile char frame[MAIN_STACK_BYTES];
+
+	for (size_t i = 0; i < sizeof(frame); i += 4096)
+		frame[i] = 0;
+}
+
+/* "7f..-7f.. rw-p ..." and, later in its block, "VmFlags: rd wr ... nr".
+ * Private writable mappings are faulted in for writing, the others that
+ * can be read (code, read-only data) for reading: a page of the program
+ * that is not mapped yet may have to come back from swap, which may be
+ * the daemon's own. */
+static void *prefaulted_heap_end; /* main thread only */
+
+int zpd_prefault_self(void)
+{
+	FILE *f;
+
+	prefaulted_heap_end = sbrk(0);
+	f = fopen("/proc/self/smaps", "re");
+	char line[PATH_MAX + 256], perms[8] = "";
+	unsigned long start = 0, end = 0;
+	size_t faulted = 0;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long a, b;
+		char p[8];
+		int advice;
+
+		if (sscanf(line, "%lx-%lx %7s ", &a, &b, p) == 3 &&
+		    strchr(line, '-') < strchr(line, ' ')) {
+			start = a, end = b;
+			memcpy(perms, p, sizeof(perms));
+			continue;
+		}
+		if (strncmp(line, "VmFlags:", 8) || end <= start)
+			continue;
+		/* Not reserved sparse (nr), not I/O or PFN mappings (io,
+		 * pf), not inaccessible. */
+		if (strstr(line, " nr") || strstr(line, " io") ||
+		    strstr(line, " pf") || perms[0] != 'r')
+			continue;
+		advice = perms[1] == 'w' && perms[3] == 'p' ?
+				 MADV_POPULATE_WRITE : MADV_POPULATE_READ;
+		if (madvise((void *)start, end - start, advice) == 0)
+			faulted += end - start;
+		end = start;
+	}
+	fclose(f);
+	zpd_log(LOG_DEBUG, "faulted in %.1f MiB of the daemon's memory",
+		faulted / 1048576.0);
+	return 0;
+}
+
+void zpd_prefault_again(void)
+{
+	if (sbrk(0) != prefaulted_heap_end)
+		zpd_prefault_self();
+}
+
 int zpd_safety_setup(const struct zpd_config *cfg, char *err, size_t errlen)
 {
+	pthread_attr_t attr;
 	char value[16];
+	void *heap;
 	int ret;
+
+	/* One arena (threads' own arenas are sparse reservations, faulted
+	 * in as used), nothing given back, and the heap grown ahead. */
+	mallopt(M_ARENA_MAX, 1);
+	mallopt(M_TRIM_THRESHOLD, INT32_MAX);
+	mallopt(M_MMAP_THRESHOLD, 2 * HEAP_AHEAD_BYTES);
+	heap = malloc(HEAP_AHEAD_BYTES);
+	free(heap);
+	if (!pthread_attr_init(&attr)) {
+		if (!pthread_attr_setstacksize(&attr, THREAD_STACK_BYTES))
+			pthread_setattr_default_np(&attr);
+		pthread_attr_destroy(&attr);
+	}
+	grow_main_stack();
 
 	if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT)) {
 		snprintf(err, errlen,

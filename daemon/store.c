@@ -9,7 +9,9 @@
  * written: a never-written block's entry is zero and reads as zeros, and
  * reading it maps at most the shared zero page. The daemon locks its
  * memory with MCL_ONFAULT, so the index is locked as it grows, never all at
- * once.
+ * once; but a volume that becomes swap has all of its index made resident
+ * first (zpd_volume_lock_index): a swap-out must never wait for an index
+ * page, which only reclaim, that is swap-out, could provide.
  *
  * A block is in one of three forms: nothing (zeros), a same-filled word
  * (no pool memory), or a pool object (compressed or raw, with the tag of
@@ -32,10 +34,13 @@
  * nor waits for any other request, so it cannot wait on the stripe.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <syslog.h>
 
 #include "daemon/internal.h"
 #include "zp-assert.h"
@@ -506,6 +511,70 @@ void zpd_store_maintain(struct zpd_store *store)
 }
 
 /* ---------------------------------------------------------------------------
+ * The refill thread
+ *
+ * The FUSE workers never fault in fresh pool memory: a page fault that
+ * finds the machine short of memory would wait on reclaim, and reclaim on
+ * the swap-outs the workers serve. New zspages take the pool's cache of
+ * resident pages (the reserve, per node), and this thread (zpoold-refill)
+ * faults the cache back in as it empties; a worker that finds its node's
+ * cache empty waits for it a little (the pool's refill_wait_ms) and then
+ * tries the next node. The thread is no I/O flusher: its faults may reclaim
+ * like anyone's, swap out through the workers, and, when nothing else
+ * helps, wake the OOM killer, which leaves the daemon alone.
+ * ------------------------------------------------------------------------ */
+
+#ifndef PR_SET_IO_FLUSHER
+#define PR_SET_IO_FLUSHER 57
+#endif
+#ifndef PR_GET_IO_FLUSHER
+#define PR_GET_IO_FLUSHER 58
+#endif
+
+static void *refill_main(void *arg)
+{
+	struct zpd_store *store = arg;
+
+	zpd_thread_prefault();
+	if (prctl(PR_GET_IO_FLUSHER, 0, 0, 0, 0) == 1 &&
+	    prctl(PR_SET_IO_FLUSHER, 0, 0, 0, 0) != 0)
+		zpd_log(LOG_WARNING,
+			"the pool's refill thread stays an I/O flusher: %s",
+			strerror(errno));
+	while (!atomic_load(&store->refill_stop)) {
+		zp_pool_refill_wait(store->pool, 1000);
+		if (!atomic_load(&store->refill_stop))
+			zp_pool_refill(store->pool);
+	}
+	return NULL;
+}
+
+static int refill_start(struct zpd_store *store, char *err, size_t errlen)
+{
+	int ret = pthread_create(&store->refill_thread, NULL, refill_main,
+				 store);
+
+	if (ret) {
+		snprintf(err, errlen, "cannot start the refill thread: %s",
+			 strerror(ret));
+		return -ret;
+	}
+	pthread_setname_np(store->refill_thread, "zpoold-refill");
+	store->refill_running = true;
+	return 0;
+}
+
+static void refill_stop(struct zpd_store *store)
+{
+	if (!store->refill_running)
+		return;
+	atomic_store(&store->refill_stop, true);
+	zp_pool_refill_wake(store->pool);
+	pthread_join(store->refill_thread, NULL);
+	store->refill_running = false;
+}
+
+/* ---------------------------------------------------------------------------
  * Compressor setting
  * ------------------------------------------------------------------------ */
 
@@ -707,6 +776,8 @@ int zpd_store_create(const struct zpd_config *cfg, unsigned int nr_workers,
 	pc.release_delay_ms = cfg->release_delay_ms;
 	pc.shards = cfg->shards;
 	pc.cache_pages = (unsigned int)(cfg->reserve >> ZP_PAGE_SHIFT);
+	pc.node_reserve_bytes = cfg->node_reserve;
+	pc.refill_in_background = true;
 	/* Whole-zspage victims need the blocks of a zspage's objects. */
 	pc.owners = cfg->wb_file[0] && cfg->wb_victims == ZPD_VICTIMS_ZSPAGE;
 	ret = zp_pool_create(&pc, &store->pool);
@@ -717,6 +788,9 @@ int zpd_store_create(const struct zpd_config *cfg, unsigned int nr_workers,
 	}
 	store->nr_nodes = zp_pool_nr_nodes(store->pool);
 	store_cpu_nodes(store);
+	ret = refill_start(store, err, errlen);
+	if (ret)
+		goto fail;
 	ret = zpd_wb_setup(store, cfg, err, errlen);
 	if (ret)
 		goto fail;
@@ -774,6 +848,7 @@ void zpd_store_destroy(struct zpd_store *store)
 	for (i = 0; i < ZPD_MAX_VOLUMES; i++)
 		volume_free(store->volumes[i]);
 	zpd_wb_teardown(store);
+	refill_stop(store);
 	zp_pool_destroy(store->pool);
 	pthread_key_delete(store->worker_key);
 	pthread_rwlock_destroy(&store->volumes_lock);
@@ -865,6 +940,21 @@ void zpd_volume_drop_all(struct zpd_volume *v)
 				drop_block(v, blk);
 		}
 	}
+}
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
+int zpd_volume_lock_index(struct zpd_volume *v, char *err, size_t errlen)
+{
+	if (madvise(v->index, v->index_bytes, MADV_POPULATE_WRITE) == 0)
+		return 0;
+	snprintf(err, errlen,
+		 "cannot make the block index of volume '%s' resident "
+		 "(%.1f MiB): %s",
+		 v->name, v->index_bytes / 1048576.0, strerror(errno));
+	return -errno;
 }
 
 int zpd_store_remove_volume(struct zpd_store *store, const char *name,

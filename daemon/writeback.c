@@ -643,6 +643,7 @@ static void *writer_main(void *arg)
 	struct zpd_store *store = arg;
 	struct zpd_wb *wb = store->wb;
 
+	zpd_thread_prefault();
 	pthread_mutex_lock(&wb->io_lock);
 	for (;;) {
 		struct wb_batch *b;
@@ -955,6 +956,7 @@ static void *shrinker_main(void *arg)
 	struct zpd_wb *wb = store->wb;
 	uint64_t idle_ms = 0, next_idle = 0;
 	bool retry = false;
+	zpd_thread_prefault();
 
 	while (!atomic_load(&wb->stop)) {
 		struct pollfd fds[2] = {
