@@ -49,6 +49,8 @@
 #                          the machine has
 # swap_used DEV            kB of swap in use on DEV (from /proc/swaps; empty
 #                          if DEV is not swap)
+# corpus_source            the corpus as found (ZPOOLD_CORPUS or the shared
+#                          folder), compressed or not
 # corpus_file              decompress the corpus once into $ZT_TMP; print
 #                          its path
 # swapper_status RC       what a swapper exit status means, for messages
@@ -354,15 +356,21 @@ swap_used() {
 	awk -v d="$1" '$1 == d { print $4 }' /proc/swaps
 }
 
+corpus_source() {
+	local src
+	for src in "${ZPOOLD_CORPUS:-}" \
+		"$top_srcdir/../shared/corpus/anon-96m.bin.zst" \
+		/work/shared/corpus/anon-96m.bin.zst; do
+		[ -n "$src" ] && [ -f "$src" ] && break
+	done
+	[ -f "$src" ] || fail "cannot find the corpus (set ZPOOLD_CORPUS)"
+	echo "$src"
+}
+
 corpus_file() {
 	local f=$ZT_TMP/corpus.bin src
 	if [ ! -f "$f" ]; then
-		for src in "${ZPOOLD_CORPUS:-}" \
-			"$top_srcdir/../shared/corpus/anon-96m.bin.zst" \
-			/work/shared/corpus/anon-96m.bin.zst; do
-			[ -n "$src" ] && [ -f "$src" ] && break
-		done
-		[ -f "$src" ] || fail "cannot find the corpus (set ZPOOLD_CORPUS)"
+		src=$(corpus_source) || exit 1
 		zstd -q -dc "$src" >"$f" || fail "cannot decompress '$src'"
 	fi
 	echo "$f"

@@ -14,8 +14,9 @@
 #   --timeout SECS   power off by force after SECS (default 900); then the
 #                    exit status is 124, a hang
 #   --append ARGS    more kernel command line
-# The console goes to LOG. Exit status: 0 the machine powered off by
-# itself, 124 it hung and was stopped, else qemu's.
+# The console goes to LOG; tests/vm/run.sh runs the machine. Exit status:
+# 0 the machine powered off by itself, 124 it hung and was stopped, else
+# qemu's.
 set -euo pipefail
 
 tree=$1 overlay=$2 log=$3
@@ -68,16 +69,6 @@ mke2fs -q -t ext4 -L zpoold-vm -E root_owner=0:0 -d "$merged" \
 }
 umount "$merged"
 
-say "booting ($mem MiB, $cpus CPUs, image ${size} MiB, at most $timeout s)"
-start=$(date +%s)
-set +e
-timeout --foreground -k 10 "$timeout" qemu-system-x86_64 \
-	-machine q35 -accel tcg,thread=multi -cpu max -m "$mem" -smp "$cpus" \
-	-kernel "$kernel" -initrd "$initrd" \
-	-append "root=/dev/vda rw console=ttyS0 panic=-1 systemd.show_status=1 $append" \
-	-drive "file=$work/root.img,format=raw,if=virtio,cache=unsafe" \
-	-nic none -display none -monitor none -serial "file:$log" -no-reboot
-rc=$?
-set -e
-say "qemu exited $rc after $(($(date +%s) - start)) s"
-exit $rc
+"$(dirname "$0")/run.sh" --kernel "$kernel" --initrd "$initrd" --disk "$work/root.img" \
+	--log "$log" --mem "$mem" --cpus "$cpus" --timeout "$timeout" \
+	--append "root=/dev/vda rw systemd.show_status=1 $append"
