@@ -131,9 +131,12 @@ int prim_query_nodes(void *const *pages, size_t n, int *status);
  */
 struct zp_tseg {
 	char *mem;          /* NULL: not mapped */
+	struct zp_chunk *chunk; /* t->background: the pages' chunk */
 	uint32_t used;      /* entries handed out */
 	uint32_t free_head; /* first free entry, local index + 1; 0: none */
 };
+
+#define ZP_TABLE_SPARES 2
 
 struct zp_table {
 	uint32_t esize;       /* bytes per entry, a multiple of 8 */
@@ -150,6 +153,13 @@ struct zp_table {
 	uint64_t in_use;      /* entries handed out */
 	struct zp_tseg *segs; /* nr_segs_max, mapped on demand */
 	struct zp_pool *pool; /* asked whether memory may grow; NULL: always */
+	/* cfg.refill_in_background: segments mapped and faulted in ahead by
+	 * table_refill(), which also locks the directory ahead, so that
+	 * allocation makes no system call; and empty segments are kept
+	 * (as spares, or mapped) until table_trim(). */
+	bool background;
+	uint32_t nr_spare;
+	void *spare[ZP_TABLE_SPARES];
 };
 
 /* Segments are one page, or the power of two that holds one entry: every
@@ -164,6 +174,10 @@ int table_init(struct zp_table *t, struct zp_pool *pool, size_t esize,
 	       unsigned int delay_ms);
 /* Unmap every empty segment but the lowest now. */
 void table_trim(struct zp_table *t);
+/* Map and fault in spare segments, and lock the directory ahead, for a
+ * table of a pool with cfg.refill_in_background; lock is the owner's, held
+ * only around the table's fields. 0 or -ENOMEM. */
+int table_refill(struct zp_table *t, pthread_mutex_t *lock);
 void table_destroy(struct zp_table *t);
 /* 0 and the index, or -ENOMEM. The entry's first 8 bytes are undefined. */
 int table_alloc(struct zp_table *t, uint32_t *idx);
@@ -418,6 +432,7 @@ struct zp_node {
 	uint64_t low_refusals;
 	uint64_t refilled_pages;
 	uint64_t filling;           /* pages being faulted in, marked used */
+	uint64_t meta_pages;        /* lent to tables (node_alloc_meta) */
 	uint64_t refill_waits;
 	uint64_t refill_timeouts;
 	/* The lowest level an allocation waiting for a refill asked for
@@ -441,6 +456,13 @@ void nodes_destroy(struct zp_pool *pool);
 int node_alloc_pages(struct zp_pool *pool, int node, unsigned int npages,
 		     bool preferred, enum zp_room_level level, unsigned int shard,
 		     struct zp_chunk **chunk, char **base);
+/* cfg.refill_in_background: npages of the node's cache for a table's
+ * segment (not counted as zspage pages), and back. 0 or -ENOMEM. No class
+ * lock needed; may wait for a refill. */
+int node_alloc_meta(struct zp_pool *pool, int nid, unsigned int npages,
+		    struct zp_chunk **chunk, char **base);
+void node_free_meta(struct zp_pool *pool, struct zp_chunk *c, char *base,
+		    unsigned int npages);
 /* Fault the nodes' caches back up to their floor where there is room;
  * pages added. */
 uint64_t nodes_refill(struct zp_pool *pool);
@@ -519,10 +541,6 @@ void pool_want_refill(struct zp_pool *pool);
 
 /* The policy of new zspages: it changes at run time (zp_pool_set_policy()),
  * read without a lock. */
-/* Whether npages fresh pages of the pool's own records (handles,
- * descriptors) may be faulted in now: the calling thread's node is above
- * its min watermark (ZP_ROOM_MIN). */
-bool pool_may_grow(struct zp_pool *pool, size_t npages);
 
 static inline enum zp_numa_policy pool_policy(struct zp_pool *pool)
 {

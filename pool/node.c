@@ -279,8 +279,18 @@ static unsigned int take_cached(struct zp_node *node, uint64_t want,
 /* Give want cached pages of the node back to the system. Called without
  * node->lock. Returns the pages released. */
 static uint64_t node_release(struct zp_pool *pool, struct zp_node *node,
-			     uint64_t want)
+			     uint64_t want, bool trim)
 {
+	/* Unmapping a chunk takes the process's mmap_lock for writing, which
+	 * waits for every page fault in progress: with
+	 * cfg.refill_in_background the I/O path leaves an empty chunk to
+	 * zp_pool_trim(). */
+	const bool unmap = trim || !pool->cfg.refill_in_background;
+
+	/* Giving pages back is madvise(2), which takes the mmap_lock too:
+	 * with cfg.refill_in_background only zp_pool_trim() does it. */
+	if (!trim && pool->cfg.refill_in_background)
+		return 0;
 	struct release_run runs[RELEASE_BATCH];
 	uint64_t done = 0;
 
@@ -307,7 +317,7 @@ static uint64_t node_release(struct zp_pool *pool, struct zp_node *node,
 			set_bits(resident_bits(c), runs[r].start, runs[r].n, false);
 			c->used_pages -= runs[r].n;
 			node->releasing -= runs[r].n;
-			if (c->used_pages == 0 && c->cached_pages == 0)
+			if (unmap && c->used_pages == 0 && c->cached_pages == 0)
 				chunk_delete(node, c);
 		}
 		node->pages_released += pages;
@@ -393,11 +403,14 @@ static int node_wait_refill(struct zp_pool *pool, struct zp_node *node,
 	node->refill_waits++;
 	zp_deadline(&deadline, pool->cfg.refill_wait_ms);
 	for (;;) {
+		uint64_t seen = node->refilled_pages;
+
 		if (node->refill_level > (unsigned int)level)
 			node->refill_level = (unsigned int)level;
 		pool_want_refill(pool);
 		if (pthread_cond_timedwait(&node->refilled, &node->lock,
-					   &deadline) == ETIMEDOUT) {
+					   &deadline) == ETIMEDOUT &&
+		    node->refilled_pages == seen) {
 			*start = node_find_cached(node, npages, chunk);
 			if (*start >= 0)
 				return 0;
@@ -407,6 +420,9 @@ static int node_wait_refill(struct zp_pool *pool, struct zp_node *node,
 		*start = node_find_cached(node, npages, chunk);
 		if (*start >= 0)
 			return 0;
+		/* The refill goes on: so does the wait. */
+		if (node->refilled_pages != seen)
+			zp_deadline(&deadline, pool->cfg.refill_wait_ms);
 		/* The refill ended without pages for us: no room after all. */
 		if (node->refill_level == ZP_NR_ROOM_LEVELS &&
 		    !node_room(pool, node, npages, level))
@@ -482,7 +498,7 @@ static int node_alloc_slow(struct zp_pool *pool, struct zp_node *node,
 out:
 	pthread_mutex_unlock(&node->lock);
 	if (due)
-		node_release(pool, node, due);
+		node_release(pool, node, due, false);
 	return ret;
 }
 
@@ -502,7 +518,7 @@ static void node_free_slow(struct zp_pool *pool, struct zp_node *node,
 	due = node_due(pool, node, false);
 	pthread_mutex_unlock(&node->lock);
 	if (due)
-		node_release(pool, node, due);
+		node_release(pool, node, due, false);
 }
 
 static void node_unstash(struct zp_pool *pool, struct zp_node *node);
@@ -525,7 +541,7 @@ static void node_tick(struct zp_pool *pool, struct zp_node *node)
 	pthread_mutex_unlock(&node->lock);
 	node_unstash(pool, node);
 	if (due)
-		node_release(pool, node, due);
+		node_release(pool, node, due, false);
 }
 
 /* Stashes only make sense where freed pages may wait. */
@@ -574,6 +590,37 @@ int node_alloc_pages(struct zp_pool *pool, int nid, unsigned int npages,
 					  memory_order_relaxed);
 	node_account(pool, node, npages);
 	return 0;
+}
+
+int node_alloc_meta(struct zp_pool *pool, int nid, unsigned int npages,
+		    struct zp_chunk **chunk, char **base)
+{
+	struct zp_node *node = &pool->nodes[nid];
+	int ret;
+
+	ret = node_alloc_slow(pool, node, npages, ZP_ROOM_LOW, chunk, base);
+	if (ret && node_stashed_pages(pool, node)) {
+		node_unstash(pool, node);
+		ret = node_alloc_slow(pool, node, npages, ZP_ROOM_LOW, chunk,
+				      base);
+	}
+	if (ret == 0) {
+		pthread_mutex_lock(&node->lock);
+		node->meta_pages += npages;
+		pthread_mutex_unlock(&node->lock);
+	}
+	return ret;
+}
+
+void node_free_meta(struct zp_pool *pool, struct zp_chunk *c, char *base,
+		    unsigned int npages)
+{
+	struct zp_node *node = &pool->nodes[c->node];
+
+	pthread_mutex_lock(&node->lock);
+	node->meta_pages -= npages;
+	pthread_mutex_unlock(&node->lock);
+	node_free_slow(pool, node, c, base, npages);
 }
 
 void node_free_pages(struct zp_pool *pool, struct zp_chunk *c, char *base,
@@ -655,7 +702,20 @@ uint64_t nodes_trim(struct zp_pool *pool)
 		due = node_due(pool, node, true);
 		pthread_mutex_unlock(&node->lock);
 		if (due)
-			released += node_release(pool, node, due);
+			released += node_release(pool, node, due, true);
+		/* Chunks the I/O path emptied and left mapped. */
+		if (pool->cfg.refill_in_background) {
+			struct zp_list *pos, *tmp;
+
+			pthread_mutex_lock(&node->lock);
+			zp_list_for_each_safe(pos, tmp, &node->chunks) {
+				struct zp_chunk *c = zp_list_entry(pos, struct zp_chunk, link);
+
+				if (c->used_pages == 0 && c->cached_pages == 0)
+					chunk_delete(node, c);
+			}
+			pthread_mutex_unlock(&node->lock);
+		}
 	}
 	return released;
 }
@@ -722,7 +782,10 @@ static uint64_t node_refill(struct zp_pool *pool, struct zp_node *node)
 		pthread_mutex_lock(&node->lock);
 		if (node->refill_level < ZP_NR_ROOM_LEVELS)
 			level = (enum zp_room_level)node->refill_level;
-		if (have >= want)
+		/* A full cache may still lack a run long enough for the
+		 * zspage that waits: one more run for it. */
+		if (have >= want && (node->refill_level == ZP_NR_ROOM_LEVELS ||
+				     added))
 			break;
 		/* The first run of pages neither used nor resident. */
 		zp_list_for_each(pos, &node->chunks) {
@@ -737,7 +800,7 @@ static uint64_t node_refill(struct zp_pool *pool, struct zp_node *node)
 			if (i == ch->nr_pages)
 				continue;
 			for (end = i; end < ch->nr_pages && end - i < REFILL_RUN &&
-				      end - i < want - have &&
+				      (have >= want || end - i < want - have) &&
 				      !test_bit(used_bits(ch), end) &&
 				      !test_bit(resident_bits(ch), end);
 			     end++)
@@ -748,7 +811,8 @@ static uint64_t node_refill(struct zp_pool *pool, struct zp_node *node)
 			break;
 		}
 		if (!c)
-			n = (unsigned int)ZP_MIN(ZP_MIN(want - have, (uint64_t)REFILL_RUN),
+			n = (unsigned int)ZP_MIN(have >= want ? REFILL_RUN :
+						 ZP_MIN(want - have, (uint64_t)REFILL_RUN),
 						 (uint64_t)per_chunk);
 		if (!node_room(pool, node, n, level))
 			break;
@@ -798,8 +862,13 @@ uint64_t nodes_refill(struct zp_pool *pool)
 {
 	uint64_t added = 0;
 
-	for (int n = 0; n < pool->nr_nodes; n++)
-		added += node_refill(pool, &pool->nodes[n]);
+	for (int n = 0; n < pool->nr_nodes; n++) {
+		struct zp_node *node = &pool->nodes[n];
+
+		if (pool->cfg.refill_in_background)
+			table_refill(&node->chunk_table, &node->lock);
+		added += node_refill(pool, node);
+	}
 	return added;
 }
 
@@ -852,6 +921,10 @@ int nodes_init(struct zp_pool *pool)
 		node_order_fallback(pool, node);
 		ret = table_init(&node->chunk_table, pool,
 				 chunk_header_size(pool), 0);
+		/* Chunks are made by the refill thread, under node->lock: its
+		 * table keeps spare segments (table_refill()) instead of
+		 * taking pages of the node's own cache. */
+		node->chunk_table.background = false;
 		if (ret) {
 			pool->nr_nodes_ready = n;
 			nodes_destroy(pool);

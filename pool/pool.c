@@ -286,15 +286,15 @@ static int new_zspage_pages(struct zp_pool *pool, struct zp_class *class,
 	return -ENOMEM;
 }
 
-bool pool_may_grow(struct zp_pool *pool, size_t npages)
-{
-	return !pool->ops->room ||
-	       pool->ops->room(pool->ctx, pool->ops->current_node(pool->ctx),
-			       npages, 0, ZP_ROOM_MIN);
-}
-
 size_t zp_pool_refill(struct zp_pool *pool)
 {
+	for (unsigned int c = 0; pool->cfg.refill_in_background &&
+				 c < pool->nr_instances; c++) {
+		struct zp_class *class = &pool->classes[c];
+
+		table_refill(&class->handles, &class->lock);
+		table_refill(&class->zspages, &class->lock);
+	}
 	return nodes_refill(pool);
 }
 

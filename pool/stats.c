@@ -152,7 +152,6 @@ int zp_pool_node_stats(struct zp_pool *pool, int nid, struct zp_node_stats *st)
 	st->refill_waits = node->refill_waits;
 	st->refill_timeouts = node->refill_timeouts;
 	pthread_mutex_unlock(&node->lock);
-	st->cached_pages += node_stashed_pages(pool, node);
 	st->low_zspages = atomic_load(&node->low_zspages);
 	st->pages = atomic_load(&node->pages);
 	st->pages_max = gauge_max(&node->pages, &node->pages_max);

@@ -17,9 +17,10 @@
  * delay_ms (at once if 0), so that a table that grows and shrinks in a cycle
  * does not map and unmap segments on every turn.
  *
- * A segment is mapped only while the pool may grow (pool_may_grow()): a
- * table is part of the pool's memory, and what holds for its pages holds
- * for its records.
+ * In a pool with cfg.refill_in_background a table makes no system call on
+ * the allocation path: its segments are pages of the nodes' caches, its
+ * directory is locked ahead by table_refill(), and the nodes' chunk tables
+ * keep spare segments made there.
  *
  * lock ordering: the owner's lock (class->lock) covers every call here but
  * table_entry() on a live index.
@@ -28,6 +29,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "track.h"
 
 static size_t seg_bytes(const struct zp_table *t)
 {
@@ -38,6 +40,8 @@ static uint32_t per_seg(const struct zp_table *t)
 {
 	return 1u << t->seg_shift;
 }
+
+static int dir_lock(struct zp_table *t, uint32_t s);
 
 int table_init(struct zp_table *t, struct zp_pool *pool, size_t esize,
 	       unsigned int delay_ms)
@@ -52,11 +56,22 @@ int table_init(struct zp_table *t, struct zp_pool *pool, size_t esize,
 	t->nr_segs_max = ZP_TABLE_MAX_SEGS;
 	t->delay_ms = delay_ms;
 	t->pool = pool;
+	t->background = pool && pool->cfg.refill_in_background;
 	t->interval_start = zp_now_ms();
 	ret = prim_reserve(t->nr_segs_max * sizeof(struct zp_tseg), &dir);
 	if (ret)
 		return ret;
 	t->segs = dir;
+	/* The I/O path locks no directory page of a background table: the
+	 * first one now, the next ones by table_refill(). */
+	if (t->background) {
+		ret = dir_lock(t, 0);
+		if (ret) {
+			prim_unmap(t->segs, t->nr_segs_max * sizeof(struct zp_tseg));
+			t->segs = NULL;
+			return ret;
+		}
+	}
 	return 0;
 }
 
@@ -64,9 +79,13 @@ void table_destroy(struct zp_table *t)
 {
 	if (!t->segs)
 		return;
-	for (uint32_t s = 0; s < t->nr_segs_seen; s++)
+	/* A background table's segments are pages of chunks, which go
+	 * with their nodes. */
+	for (uint32_t s = 0; !t->background && s < t->nr_segs_seen; s++)
 		if (t->segs[s].mem)
 			prim_unmap(t->segs[s].mem, seg_bytes(t));
+	while (t->nr_spare)
+		prim_unmap(t->spare[--t->nr_spare], seg_bytes(t));
 	prim_unmap(t->segs, t->nr_segs_max * sizeof(struct zp_tseg));
 	memset(t, 0, sizeof(*t));
 }
@@ -89,6 +108,39 @@ static int dir_lock(struct zp_table *t, uint32_t s)
 	return 0;
 }
 
+static unsigned int seg_pages(const struct zp_table *t)
+{
+	return (unsigned int)ZP_DIV_ROUND_UP(seg_bytes(t), (size_t)ZP_PAGE_SIZE);
+}
+
+/*
+ * A table of a pool with cfg.refill_in_background takes its segments from
+ * the nodes' caches (node_alloc_meta()): resident, locked pages, no system
+ * call, on the caller's node first. Its directory is locked ahead by
+ * table_refill().
+ */
+static int seg_take_pages(struct zp_table *t, struct zp_tseg *seg, void **mem)
+{
+	struct zp_pool *pool = t->pool;
+	int first = pool->ops->current_node(pool->ctx);
+	char *base;
+
+	if (first < 0 || first >= pool->nr_nodes)
+		first = 0;
+	for (int i = 0; i < pool->nr_nodes; i++) {
+		int nid = (first + i) % pool->nr_nodes;
+
+		if (node_alloc_meta(pool, nid, seg_pages(t), &seg->chunk,
+				    &base) == 0) {
+			/* Free pool pages are poisoned for the sanitizers. */
+			track_alloc(base, seg_bytes(t));
+			*mem = base;
+			return 0;
+		}
+	}
+	return -ENOMEM;
+}
+
 /* Map segment s and thread its free list in index order. */
 static int seg_map(struct zp_table *t, uint32_t s)
 {
@@ -96,9 +148,21 @@ static int seg_map(struct zp_table *t, uint32_t s)
 	void *mem;
 	int ret;
 
-	/* The segment, and a page of the directory or of page tables. */
-	if (t->pool && !pool_may_grow(t->pool, seg_bytes(t) / ZP_PAGE_SIZE + 1))
-		return -ENOMEM;
+	if (t->background) {
+		if (s >= t->dir_locked) {
+			pool_want_refill(t->pool);
+			return -ENOMEM;
+		}
+		ret = seg_take_pages(t, seg, &mem);
+		if (ret)
+			return ret;
+		goto ready;
+	}
+	if (s < t->dir_locked && t->nr_spare) {
+		/* Made ahead by table_refill(): no system call, no fault. */
+		mem = t->spare[--t->nr_spare];
+		goto ready;
+	}
 	ret = dir_lock(t, s);
 	if (ret)
 		return ret;
@@ -110,6 +174,7 @@ static int seg_map(struct zp_table *t, uint32_t s)
 		prim_unmap(mem, seg_bytes(t));
 		return ret;
 	}
+ready:
 	for (uint32_t i = 0; i < per_seg(t); i++) {
 		uint64_t next = (uint64_t)(i + 1 < per_seg(t) ? i + 2 : 0)
 				<< 1;
@@ -130,8 +195,14 @@ static void seg_unmap(struct zp_table *t, uint32_t s)
 {
 	struct zp_tseg *seg = &t->segs[s];
 
-	prim_unmap(seg->mem, seg_bytes(t));
+	if (t->background) {
+		track_free(seg->mem, (size_t)seg_pages(t) * ZP_PAGE_SIZE);
+		node_free_meta(t->pool, seg->chunk, seg->mem, seg_pages(t));
+	}
+	else
+		prim_unmap(seg->mem, seg_bytes(t));
 	seg->mem = NULL;
+	seg->chunk = NULL;
 	seg->free_head = 0;
 	t->nr_mapped--;
 	t->nr_empty--;
@@ -177,6 +248,60 @@ void table_trim(struct zp_table *t)
 {
 	unmap_empty(t, UINT32_MAX);
 	t->empty_low = t->nr_empty;
+}
+
+int table_refill(struct zp_table *t, pthread_mutex_t *lock)
+{
+	const uint32_t per_page = ZP_PAGE_SIZE / sizeof(struct zp_tseg);
+	void *mem[ZP_TABLE_SPARES];
+	uint32_t want, from, upto, n = 0;
+	int ret = 0;
+
+	pthread_mutex_lock(lock);
+	/* Only tables in use: a class never used costs nothing. Background
+	 * tables take their segments from the nodes' caches: for them only
+	 * the directory. */
+	if (!t->nr_segs_seen && !t->background) {
+		pthread_mutex_unlock(lock);
+		return 0;
+	}
+	want = t->background ? 0 : ZP_TABLE_SPARES - t->nr_spare;
+	from = t->dir_locked;
+	/* Records for the segments seen, the spares and a quarter page more. */
+	upto = ZP_MIN(ZP_ALIGN_UP(t->nr_segs_seen + ZP_TABLE_SPARES + per_page / 4,
+				  per_page),
+		      t->nr_segs_max);
+	pthread_mutex_unlock(lock);
+
+	/* Records at and above dir_locked are above nr_segs_seen, which no
+	 * one else reads or writes: they are locked here without the lock. */
+	if (upto > from) {
+		ret = prim_lock(&t->segs[from], (upto - from) * sizeof(struct zp_tseg));
+		if (ret == 0) {
+			pthread_mutex_lock(lock);
+			if (t->dir_locked < upto)
+				t->dir_locked = upto;
+			pthread_mutex_unlock(lock);
+		}
+	}
+	while (ret == 0 && n < want) {
+		ret = prim_map(seg_bytes(t), &mem[n]);
+		if (ret)
+			break;
+		ret = prim_populate(mem[n], seg_bytes(t));
+		if (ret) {
+			prim_unmap(mem[n], seg_bytes(t));
+			break;
+		}
+		n++;
+	}
+	pthread_mutex_lock(lock);
+	while (n && t->nr_spare < ZP_TABLE_SPARES)
+		t->spare[t->nr_spare++] = mem[--n];
+	pthread_mutex_unlock(lock);
+	while (n)
+		prim_unmap(mem[--n], seg_bytes(t));
+	return ret;
 }
 
 int table_alloc(struct zp_table *t, uint32_t *idx)
@@ -240,8 +365,8 @@ size_t table_resident_bytes(const struct zp_table *t)
 {
 	size_t dir = (size_t)t->dir_locked * sizeof(struct zp_tseg);
 
-	return dir + t->nr_mapped * ZP_ALIGN_UP(seg_bytes(t),
-						(size_t)ZP_PAGE_SIZE);
+	return dir + (t->nr_mapped + t->nr_spare) *
+			     ZP_ALIGN_UP(seg_bytes(t), (size_t)ZP_PAGE_SIZE);
 }
 
 int table_for_each_mapping(const struct zp_table *t,
@@ -256,8 +381,12 @@ int table_for_each_mapping(const struct zp_table *t,
 		ret = fn(t->segs, t->dir_locked * sizeof(struct zp_tseg), arg);
 	else
 		ret = 0;
-	for (uint32_t s = 0; !ret && s < t->nr_segs_seen; s++)
+	/* (A background table's segments lie in chunks, which the nodes
+	 * report.) */
+	for (uint32_t s = 0; !ret && !t->background && s < t->nr_segs_seen; s++)
 		if (t->segs[s].mem)
 			ret = fn(t->segs[s].mem, seg_bytes(t), arg);
+	for (uint32_t i = 0; !ret && i < t->nr_spare; i++)
+		ret = fn(t->spare[i], seg_bytes(t), arg);
 	return ret;
 }

@@ -187,14 +187,15 @@ void zp_pool_validate(struct zp_pool *pool)
 			      n, (unsigned long long)pages_by_node[n],
 			      (unsigned long long)pages);
 			check(used == pages + node->releasing + node->filling +
-					      stashed,
+					      node->meta_pages + stashed,
 			      "node %d: %llu pages used in chunks for %llu in "
 			      "zspages, %llu being released, %llu being "
-			      "faulted in, %llu stashed",
+			      "faulted in, %llu in tables, %llu stashed",
 			      n, (unsigned long long)used,
 			      (unsigned long long)pages,
 			      (unsigned long long)node->releasing,
 			      (unsigned long long)node->filling,
+			      (unsigned long long)node->meta_pages,
 			      (unsigned long long)stashed);
 		}
 		pthread_mutex_unlock(&node->lock);

@@ -16,6 +16,10 @@
  * view to the node layer's: node pages add up to the pool's, the pages the
  * simulation has charged on a node are that node's zspage and cache pages,
  * and zp_pool_node_resident() finds every page where the pool says it is.
+ *
+ * The room tests (test_room_*) also give a node a low watermark
+ * (zp_node_sim_set_low()) and some a node cache, for the two levels at
+ * which fresh pages may be taken, node_reserve and zp_pool_refill().
  */
 #include <errno.h>
 #include <pthread.h>
@@ -447,10 +451,14 @@ static void test_preferred_fallback(void **state)
 	assert_int_equal(st.malloc_fail, 0);
 	assert_int_equal(n1.preferred_zspages, 8);
 	assert_int_equal(n1.fallback_zspages, 0);
-	assert_true(n1.charge_fail >= 1);
+	/* A full node is refused before anything is charged, at the first
+	 * level (ZP_ROOM_LOW): node 0 had room there. */
+	assert_true(n1.low_refusals >= 1);
+	assert_int_equal(n1.charge_fail, 0);
 	assert_int_equal(n0.preferred_zspages, 0);
 	assert_int_equal(n0.fallback_zspages, 4);
 	assert_int_equal(n0.charge_fail, 0);
+	assert_int_equal(n0.low_refusals, 0);
 	check_nodes(pool, f->sim);
 
 	/* Reset: the node counters restart, the placement stays. */
@@ -461,6 +469,7 @@ static void test_preferred_fallback(void **state)
 		assert_int_equal(ns.preferred_zspages, 0);
 		assert_int_equal(ns.fallback_zspages, 0);
 		assert_int_equal(ns.charge_fail, 0);
+		assert_int_equal(ns.low_refusals, 0);
 		assert_int_equal(ns.pages, nid == 0 ? 4 : 8);
 		assert_int_equal(ns.zspages, nid == 0 ? 4 : 8);
 		assert_int_equal(ns.pages_max, ns.pages);
@@ -559,7 +568,8 @@ static void test_preferred_distance(void **state)
 	assert_int_equal(ns[0].fallback_zspages, 4);
 	assert_int_equal(ns[2].fallback_zspages, 4);
 	assert_int_equal(ns[3].fallback_zspages, 8);
-	assert_true(ns[1].charge_fail >= 1);
+	assert_true(ns[1].low_refusals >= 1);
+	assert_int_equal(ns[3].low_refusals, 0);
 	assert_int_equal(ns[3].charge_fail, 0);
 	assert_int_equal(pool_stats(pool).fallback_zspages, 16);
 	check_nodes(pool, f->sim);
@@ -724,7 +734,9 @@ static void test_strict_no_fallback(void **state)
 	st = pool_stats(pool);
 	assert_int_equal(st.malloc_fail, 2);
 	assert_int_equal(st.fallback_zspages, 0);
-	assert_true(node_stats(pool, 1).charge_fail >= 1);
+	/* Strict asks its own node at the first level only. */
+	assert_true(node_stats(pool, 1).low_refusals >= 1);
+	assert_int_equal(node_stats(pool, 1).charge_fail, 0);
 	assert_int_equal(node_stats(pool, 0).fallback_zspages, 0);
 
 	/* Node 0 itself has room. */
@@ -1248,6 +1260,359 @@ static void test_cache_delay(void **state)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Room: the watermarks, node_reserve and the refill                        */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * The last pages of a simulated node's capacity stand for its memory below
+ * the low watermark (zp_node_sim_set_low()). New zspages take fresh pages
+ * from a node only while it has room above that mark plus node_reserve
+ * (ZP_ROOM_LOW), on every node in fallback order, and only when none has,
+ * down to the min watermark, which here is the capacity (ZP_ROOM_MIN);
+ * strict stays at the first level. Cached pages are resident already and
+ * need no room.
+ */
+static struct zp_pool *fx_room_pool(struct fixture *f, const size_t *caps,
+				    enum zp_numa_policy policy,
+				    unsigned int cache_pages,
+				    size_t reserve_pages)
+{
+	struct zp_pool_config cfg;
+
+	assert_null(f->sim);
+	assert_int_equal(zp_node_sim_create(2, caps, &f->sim), 0);
+	fx_config(f, &cfg, policy, cache_pages);
+	cfg.node_reserve_bytes = reserve_pages * ZP_PAGE_SIZE;
+	assert_int_equal(zp_pool_create(&cfg, &f->pool), 0);
+	return f->pool;
+}
+
+/* Node 1 at its low watermark sends new zspages to node 0. */
+static void test_room_preferred_low(void **state)
+{
+	struct fixture *f = *state;
+	const size_t caps[] = {0, 16};
+	struct zp_pool *pool = fx_room_pool(f, caps, ZP_NUMA_PREFERRED, 0, 0);
+	struct zp_node_stats n0, n1;
+	struct obj objs[12], o;
+
+	/* 8 pages above the low mark, 8 below. */
+	zp_node_sim_set_low(f->sim, 1, 8);
+	for (size_t i = 0; i < ARRAY_SIZE(objs); i++) {
+		obj_new(pool, &objs[i], HUGE, 1);
+		assert_int_equal(objs[i].node, i < 8 ? 1 : 0);
+	}
+	assert_int_equal(zp_node_sim_charged(f->sim, 1), 8);
+	assert_int_equal(zp_node_sim_charged(f->sim, 0), 4);
+	n0 = node_stats(pool, 0);
+	n1 = node_stats(pool, 1);
+	assert_int_equal(n1.preferred_zspages, 8);
+	assert_int_equal(n1.fallback_zspages, 0);
+	assert_int_equal(n1.low_refusals, 4);
+	assert_int_equal(n1.charge_fail, 0);
+	assert_int_equal(n0.preferred_zspages, 0);
+	assert_int_equal(n0.fallback_zspages, 4);
+	assert_int_equal(n0.low_refusals, 0);
+	/* Node 0 had room at the first level: nothing went below a low
+	 * watermark. */
+	assert_int_equal(n0.low_zspages, 0);
+	assert_int_equal(n1.low_zspages, 0);
+	assert_int_equal(pool_stats(pool).fallback_zspages, 4);
+	assert_int_equal(pool_stats(pool).malloc_fail, 0);
+	check_nodes(pool, f->sim);
+
+	/* The capacity had room all along: the mark turned them away. */
+	zp_node_sim_set_low(f->sim, 1, 0);
+	obj_new(pool, &o, HUGE, 1);
+	assert_int_equal(o.node, 1);
+	assert_int_equal(node_stats(pool, 1).low_refusals, 4);
+	check_all(pool, objs, ARRAY_SIZE(objs));
+	obj_del(pool, &o);
+	free_all(pool, objs, ARRAY_SIZE(objs));
+	check_nodes(pool, f->sim);
+}
+
+/* Strict refuses a new zspage on its node at the low watermark, and takes
+ * nothing from the other node. */
+static void test_room_strict_low(void **state)
+{
+	struct fixture *f = *state;
+	const size_t caps[] = {0, 16};
+	struct zp_pool *pool = fx_room_pool(f, caps, ZP_NUMA_STRICT, 0, 0);
+	struct zp_node_stats n1;
+	struct obj objs[8], o;
+
+	zp_node_sim_set_low(f->sim, 1, 8);
+	for (size_t i = 0; i < ARRAY_SIZE(objs); i++) {
+		obj_new(pool, &objs[i], HUGE, 1);
+		assert_int_equal(objs[i].node, 1);
+	}
+	assert_int_equal(obj_try(pool, &o, HUGE, 1), -ENOMEM);
+	/* Not a page between the watermarks, nothing on node 0. */
+	assert_int_equal(zp_node_sim_charged(f->sim, 1), 8);
+	assert_int_equal(zp_node_sim_charged(f->sim, 0), 0);
+	assert_int_equal(zp_pool_node_pages(pool, 0), 0);
+	n1 = node_stats(pool, 1);
+	assert_int_equal(n1.low_refusals, 1);
+	assert_int_equal(n1.low_zspages, 0);
+	assert_int_equal(n1.charge_fail, 0);
+	assert_int_equal(node_stats(pool, 0).fallback_zspages, 0);
+	assert_int_equal(pool_stats(pool).fallback_zspages, 0);
+	assert_int_equal(pool_stats(pool).malloc_fail, 1);
+	check_nodes(pool, f->sim);
+
+	/* Node 0 has room for its own; node 1 once its mark goes. */
+	obj_new(pool, &o, HUGE, 0);
+	assert_int_equal(o.node, 0);
+	obj_del(pool, &o);
+	zp_node_sim_set_low(f->sim, 1, 0);
+	obj_new(pool, &o, HUGE, 1);
+	assert_int_equal(o.node, 1);
+	obj_del(pool, &o);
+	check_all(pool, objs, ARRAY_SIZE(objs));
+	free_all(pool, objs, ARRAY_SIZE(objs));
+	check_nodes(pool, f->sim);
+}
+
+/* Every node at its low watermark: new zspages go on down to the min
+ * watermark, preferred node first, and say so in low_zspages. */
+static void test_room_all_low(void **state)
+{
+	struct fixture *f = *state;
+	const size_t caps[] = {16, 16};
+	struct zp_pool *pool = fx_room_pool(f, caps, ZP_NUMA_PREFERRED, 0, 0);
+	struct zp_node_stats n0, n1;
+	struct obj objs[32], o;
+
+	/* No page above either low mark. */
+	zp_node_sim_set_low(f->sim, 0, 16);
+	zp_node_sim_set_low(f->sim, 1, 16);
+	for (size_t i = 0; i < ARRAY_SIZE(objs); i++) {
+		obj_new(pool, &objs[i], HUGE, 1);
+		assert_int_equal(objs[i].node, i < 16 ? 1 : 0);
+	}
+	n0 = node_stats(pool, 0);
+	n1 = node_stats(pool, 1);
+	assert_int_equal(n1.low_zspages, 16);
+	assert_int_equal(n1.preferred_zspages, 16);
+	assert_int_equal(n0.low_zspages, 16);
+	assert_int_equal(n0.fallback_zspages, 16);
+	/* Each one asked both nodes at the first level. */
+	assert_int_equal(n1.low_refusals, 32);
+	assert_int_equal(n0.low_refusals, 32);
+	/* Node 1 was asked at the second level first, and was full. */
+	assert_int_equal(n1.charge_fail, 16);
+	assert_int_equal(pool_stats(pool).malloc_fail, 0);
+	check_nodes(pool, f->sim);
+
+	/* Below the min watermark nothing is taken. */
+	assert_int_equal(obj_try(pool, &o, HUGE, 1), -ENOMEM);
+	assert_int_equal(zp_node_sim_charged(f->sim, 0), 16);
+	assert_int_equal(zp_node_sim_charged(f->sim, 1), 16);
+	assert_int_equal(pool_stats(pool).malloc_fail, 1);
+	check_all(pool, objs, ARRAY_SIZE(objs));
+	free_all(pool, objs, ARRAY_SIZE(objs));
+	check_nodes(pool, f->sim);
+}
+
+/* node_reserve widens the first level's margin, and only the first's. */
+static void test_room_node_reserve(void **state)
+{
+	struct fixture *f = *state;
+	const size_t caps[] = {0, 16};
+	struct zp_pool *pool = fx_room_pool(f, caps, ZP_NUMA_PREFERRED, 0, 4);
+	struct zp_pool_config cfg;
+	struct zp_pool *bad = NULL;
+	struct zp_node_stats n1;
+	struct obj objs[20], o;
+
+	/* Whole pages only. */
+	fx_config(f, &cfg, ZP_NUMA_PREFERRED, 0);
+	cfg.node_reserve_bytes = ZP_PAGE_SIZE + 1;
+	assert_int_equal(zp_pool_create(&cfg, &bad), -EINVAL);
+	assert_null(bad);
+
+	/* 8 pages above the low mark, of which the reserve keeps 4. */
+	zp_node_sim_set_low(f->sim, 1, 8);
+	for (size_t i = 0; i < 8; i++) {
+		obj_new(pool, &objs[i], HUGE, 1);
+		assert_int_equal(objs[i].node, i < 4 ? 1 : 0);
+	}
+	/* Node 1 has 12 pages free: more than its low mark, fewer than the
+	 * mark and the reserve (and the zspage). */
+	assert_int_equal(zp_node_sim_charged(f->sim, 1), 4);
+	n1 = node_stats(pool, 1);
+	assert_int_equal(n1.low_refusals, 4);
+	assert_int_equal(n1.low_zspages, 0);
+	assert_int_equal(node_stats(pool, 0).fallback_zspages, 4);
+	check_nodes(pool, f->sim);
+
+	/* No node with room at the first level: node 1 gives what it has
+	 * down to its min watermark, the reserve included. */
+	zp_node_sim_set_capacity(f->sim, 0, zp_node_sim_charged(f->sim, 0));
+	for (size_t i = 8; i < ARRAY_SIZE(objs); i++) {
+		obj_new(pool, &objs[i], HUGE, 1);
+		assert_int_equal(objs[i].node, 1);
+	}
+	assert_int_equal(zp_node_sim_charged(f->sim, 1), 16);
+	assert_int_equal(node_stats(pool, 1).low_zspages, 12);
+	assert_int_equal(obj_try(pool, &o, HUGE, 1), -ENOMEM);
+	check_all(pool, objs, ARRAY_SIZE(objs));
+	free_all(pool, objs, ARRAY_SIZE(objs));
+	check_nodes(pool, f->sim);
+}
+
+#define ROOM_CACHE 8
+
+/* zp_pool_refill() faults the cache back in where there is room. */
+static void test_room_refill(void **state)
+{
+	struct fixture *f = *state;
+	const size_t caps[] = {0, 64};
+	struct zp_pool *pool = fx_room_pool(f, caps, ZP_NUMA_PREFERRED,
+					    ROOM_CACHE, 0);
+	struct obj objs[2 * ROOM_CACHE];
+	struct zp_node_stats n0, n1;
+
+	/* The cache of node 1 taken by zspages. */
+	for (size_t i = 0; i < ROOM_CACHE; i++) {
+		obj_new(pool, &objs[i], HUGE, 1);
+		assert_int_equal(objs[i].node, 1);
+	}
+	assert_int_equal(node_stats(pool, 1).cached_pages, 0);
+	assert_int_equal(zp_node_sim_charged(f->sim, 1), ROOM_CACHE);
+	assert_int_equal(node_stats(pool, 1).refilled_pages, 0);
+
+	assert_int_equal(zp_pool_refill(pool), ROOM_CACHE);
+	n0 = node_stats(pool, 0);
+	n1 = node_stats(pool, 1);
+	assert_int_equal(n1.cached_pages, ROOM_CACHE);
+	assert_int_equal(n1.refilled_pages, ROOM_CACHE);
+	assert_int_equal(n0.cached_pages, ROOM_CACHE);
+	assert_int_equal(n0.refilled_pages, 0);
+	assert_int_equal(zp_node_sim_charged(f->sim, 1), 2 * ROOM_CACHE);
+	check_nodes_cache(pool, f->sim, ROOM_CACHE);
+	/* Full caches: nothing to do. */
+	assert_int_equal(zp_pool_refill(pool), 0);
+	assert_int_equal(node_stats(pool, 1).refilled_pages, ROOM_CACHE);
+
+	/* Taken again, and node 1 at its low watermark: it stays empty. */
+	for (size_t i = ROOM_CACHE; i < 2 * ROOM_CACHE; i++) {
+		obj_new(pool, &objs[i], HUGE, 1);
+		assert_int_equal(objs[i].node, 1);
+	}
+	assert_int_equal(node_stats(pool, 1).cached_pages, 0);
+	zp_node_sim_set_low(f->sim, 1, 64 - 2 * ROOM_CACHE);
+	assert_int_equal(zp_pool_refill(pool), 0);
+	n1 = node_stats(pool, 1);
+	assert_int_equal(n1.cached_pages, 0);
+	assert_int_equal(n1.refilled_pages, ROOM_CACHE);
+	/* The refill that stopped at the mark counts as a refusal. */
+	assert_int_equal(n1.low_refusals, 1);
+	assert_int_equal(zp_node_sim_charged(f->sim, 1), 2 * ROOM_CACHE);
+	check_nodes_cache(pool, f->sim, ROOM_CACHE);
+
+	/* Room again, the cache again. */
+	zp_node_sim_set_low(f->sim, 1, 0);
+	assert_int_equal(zp_pool_refill(pool), ROOM_CACHE);
+	n1 = node_stats(pool, 1);
+	assert_int_equal(n1.cached_pages, ROOM_CACHE);
+	assert_int_equal(n1.refilled_pages, 2 * ROOM_CACHE);
+	check_all(pool, objs, ARRAY_SIZE(objs));
+	free_all(pool, objs, ARRAY_SIZE(objs));
+	check_nodes_cache(pool, f->sim, ROOM_CACHE);
+	assert_int_equal(zp_node_sim_charged(f->sim, 1), ROOM_CACHE);
+}
+
+/* A node at its low watermark still hands out its cache. */
+static void test_room_cache_at_low(void **state)
+{
+	struct fixture *f = *state;
+	const size_t caps[] = {0, 16};
+	struct obj objs[ROOM_CACHE + 1], o;
+	struct zp_node_stats n0, n1;
+
+	fx_room_pool(f, caps, ZP_NUMA_PREFERRED, ROOM_CACHE, 0);
+	/* No fresh page above the low mark; the cache is below it. */
+	zp_node_sim_set_low(f->sim, 1, 16);
+	for (size_t i = 0; i < ROOM_CACHE; i++) {
+		obj_new(f->pool, &objs[i], HUGE, 1);
+		assert_int_equal(objs[i].node, 1);
+	}
+	n1 = node_stats(f->pool, 1);
+	assert_int_equal(n1.cached_pages, 0);
+	assert_int_equal(n1.preferred_zspages, ROOM_CACHE);
+	assert_int_equal(n1.low_refusals, 0);
+	assert_int_equal(n1.low_zspages, 0);
+	assert_int_equal(zp_node_sim_charged(f->sim, 1), ROOM_CACHE);
+	/* The cache gone, a fresh page is refused: node 0's cache serves. */
+	obj_new(f->pool, &objs[ROOM_CACHE], HUGE, 1);
+	assert_int_equal(objs[ROOM_CACHE].node, 0);
+	n0 = node_stats(f->pool, 0);
+	n1 = node_stats(f->pool, 1);
+	assert_int_equal(n1.low_refusals, 1);
+	assert_int_equal(n0.fallback_zspages, 1);
+	assert_int_equal(n0.low_zspages, 0);
+	assert_int_equal(zp_node_sim_charged(f->sim, 1), ROOM_CACHE);
+	check_nodes_cache(f->pool, f->sim, ROOM_CACHE);
+	check_all(f->pool, objs, ARRAY_SIZE(objs));
+	free_all(f->pool, objs, ARRAY_SIZE(objs));
+	drop_pool(f);
+
+	/* Strict: its node's cache, and then nothing. */
+	fx_room_pool(f, caps, ZP_NUMA_STRICT, ROOM_CACHE, 0);
+	zp_node_sim_set_low(f->sim, 1, 16);
+	for (size_t i = 0; i < ROOM_CACHE; i++) {
+		obj_new(f->pool, &objs[i], HUGE, 1);
+		assert_int_equal(objs[i].node, 1);
+	}
+	assert_int_equal(obj_try(f->pool, &o, HUGE, 1), -ENOMEM);
+	assert_int_equal(node_stats(f->pool, 1).low_refusals, 1);
+	assert_int_equal(zp_pool_node_pages(f->pool, 0), 0);
+	assert_int_equal(zp_node_sim_charged(f->sim, 0), ROOM_CACHE);
+	assert_int_equal(zp_node_sim_charged(f->sim, 1), ROOM_CACHE);
+	check_nodes_cache(f->pool, f->sim, ROOM_CACHE);
+	check_all(f->pool, objs, ROOM_CACHE);
+	free_all(f->pool, objs, ROOM_CACHE);
+	drop_pool(f);
+}
+
+/*
+ * The pool's own records (handle and descriptor tables, chunk records) are
+ * bound to no node: a thread on a full node still stores objects on
+ * another, whose memory the kernel would take the records from too.
+ */
+#define TABLE_OBJS 600
+
+static void test_room_tables(void **state)
+{
+	struct fixture *f = *state;
+	const size_t caps[] = {4, 0};
+	struct zp_pool *pool = fx_room_pool(f, caps, ZP_NUMA_PREFERRED, 0, 0);
+	struct obj *objs = fx_calloc(f, TABLE_OBJS, sizeof(*objs));
+	struct obj full[4];
+
+	/* This thread runs on node 0 (the simulation's default). */
+	for (size_t i = 0; i < ARRAY_SIZE(full); i++) {
+		obj_new(pool, &full[i], HUGE, 0);
+		assert_int_equal(full[i].node, 0);
+	}
+	assert_int_equal(zp_node_sim_charged(f->sim, 0), 4);
+	/* A class not used yet, more handles than a segment holds, and
+	 * node 1's first chunk. */
+	for (size_t i = 0; i < TABLE_OBJS; i++) {
+		obj_new(pool, &objs[i], 64, 1);
+		assert_int_equal(objs[i].node, 1);
+	}
+	assert_int_equal(zp_node_sim_charged(f->sim, 0), 4);
+	check_nodes(pool, f->sim);
+	check_all(pool, objs, TABLE_OBJS);
+	free_all(pool, objs, TABLE_OBJS);
+	free_all(pool, full, ARRAY_SIZE(full));
+	check_nodes(pool, f->sim);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Node statistics                                                          */
 /* ------------------------------------------------------------------------ */
 
@@ -1324,6 +1689,13 @@ int main(void)
 		TEST(test_cache),
 		TEST(test_cache_delay),
 		TEST(test_shards),
+		TEST(test_room_preferred_low),
+		TEST(test_room_strict_low),
+		TEST(test_room_all_low),
+		TEST(test_room_node_reserve),
+		TEST(test_room_refill),
+		TEST(test_room_cache_at_low),
+		TEST(test_room_tables),
 		TEST(test_node_stats),
 	};
 
