@@ -481,8 +481,9 @@ int zpd_store_add_volume(struct zpd_store *store,
 int zpd_store_remove_volume(struct zpd_store *store, const char *name,
 			    char *err, size_t errlen);
 
-/* Housekeeping for a timer: compact the pool when its pages hold much more
- * than its objects need, and give free pages above the reserve back. */
+/* Housekeeping, which the refill thread does every second: compact the
+ * pool when its pages hold much more than its objects need, and give free
+ * pages above the reserve back. */
 void zpd_store_maintain(struct zpd_store *store);
 
 /* The calling thread's worker, taken from the free list on first use and

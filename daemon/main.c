@@ -129,12 +129,11 @@ static void on_status(struct ev_loop *loop, ev_timer *w, int revents)
 	zpd_notify_status(buf);
 }
 
+/* Memory the main thread's heap grew by is faulted in (the pool's own
+ * housekeeping is the refill thread's). */
 static void on_maintain(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct daemon *d = w->data;
-
-	(void)loop, (void)revents;
-	zpd_store_maintain(d->store);
+	(void)loop, (void)w, (void)revents;
 	zpd_prefault_again();
 }
 

@@ -41,6 +41,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <syslog.h>
+#include <time.h>
 
 #include "daemon/internal.h"
 #include "zp-assert.h"
@@ -521,7 +522,11 @@ void zpd_store_maintain(struct zpd_store *store)
  * cache empty waits for it a little (the pool's refill_wait_ms) and then
  * tries the next node. The thread is no I/O flusher: its faults may reclaim
  * like anyone's, swap out through the workers, and, when nothing else
- * helps, wake the OOM killer, which leaves the daemon alone.
+ * helps, wake the OOM killer, which leaves the daemon alone. The workers
+ * take no page fault and make no call that takes the process's mmap_lock
+ * for writing (mmap, munmap, mlock, brk), so a fault of this thread that
+ * waits in reclaim, holding that lock for reading, holds up no swap-out:
+ * compaction and trimming, which unmap, run here too.
  * ------------------------------------------------------------------------ */
 
 #ifndef PR_SET_IO_FLUSHER
@@ -541,10 +546,26 @@ static void *refill_main(void *arg)
 		zpd_log(LOG_WARNING,
 			"the pool's refill thread stays an I/O flusher: %s",
 			strerror(errno));
+	uint64_t last = 0;
+
 	while (!atomic_load(&store->refill_stop)) {
+		struct timespec ts;
+		uint64_t now;
+
 		zp_pool_refill_wait(store->pool, 1000);
-		if (!atomic_load(&store->refill_stop))
-			zp_pool_refill(store->pool);
+		if (atomic_load(&store->refill_stop))
+			break;
+		zp_pool_refill(store->pool);
+		/* What else maps or unmaps pool memory happens here too: the
+		 * mmap_lock's writers are then this thread alone, and its
+		 * faults cannot leave one of them queued in front of the
+		 * workers. */
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+		if (now - last >= 1000) {
+			zpd_store_maintain(store);
+			last = now;
+		}
 	}
 	return NULL;
 }
