@@ -916,6 +916,7 @@ static void test_writeback_keys(void **state)
 	assert_int_equal(c->max_pool_size, 0);
 	assert_int_equal(c->accept_threshold_percent, 90);
 	assert_int_equal(c->max_node_size, 0);
+	assert_int_equal(c->node_reserve, 0);
 	assert_string_equal(c->wb_file, "");
 	assert_int_equal(c->wb_size, 1ull << 30);
 	assert_int_equal(c->wb_batch_pages, 256);
@@ -925,13 +926,14 @@ static void test_writeback_keys(void **state)
 	assert_int_equal(c->psi_shrink_percent, 10);
 
 	parse_ok(f, "[pool]\nmax_pool_size = 64M\naccept_threshold_percent = 50\n"
-		    "max_node_size = 8M\n"
+		    "max_node_size = 8M\nnode_reserve = 64M\n"
 		    "[writeback]\nfile = /var/lib/zpoold/wb\nsize = 2G\n"
 		    "batch_pages = 128\nidle_seconds = 600\n"
 		    "psi_stall_ms = 0\n");
 	assert_int_equal(c->max_pool_size, 64ull << 20);
 	assert_int_equal(c->accept_threshold_percent, 50);
 	assert_int_equal(c->max_node_size, 8ull << 20);
+	assert_int_equal(c->node_reserve, 64ull << 20);
 	assert_string_equal(c->wb_file, "/var/lib/zpoold/wb");
 	assert_int_equal(c->wb_size, 2ull << 30);
 	assert_int_equal(c->wb_batch_pages, 128);
@@ -939,6 +941,7 @@ static void test_writeback_keys(void **state)
 	assert_int_equal(c->psi_stall_ms, 0);
 	text = dump(c);
 	assert_has(text, "[writeback]\nfile = /var/lib/zpoold/wb\n");
+	assert_has(text, "\nnode_reserve = 64M\n");
 	free(text);
 	check_roundtrip(f);
 
@@ -967,6 +970,30 @@ static void test_writeback_keys(void **state)
 		     "unknown key", "psi_stall_ms", NULL);
 	zpd_config_defaults(c);
 	expect_set_error(f, "writeback.batch_pages=2000", "1..1024");
+
+	/* node_reserve: whole pages from 0 to 1024T, as max_node_size. */
+	parse_ok(f, "[pool]\nnode_reserve = 4096\n");
+	assert_int_equal(c->node_reserve, 4096);
+	parse_ok(f, "[pool]\nnode_reserve = 0\n");
+	assert_int_equal(c->node_reserve, 0);
+	set_ok(f, "pool.node_reserve=1G");
+	assert_int_equal(c->node_reserve, 1ull << 30);
+	expect_error(f, "[pool]\nnode_reserve = 6000\n", ORIGIN ":2:",
+		     "[pool] node_reserve:",
+		     "size not aligned '6000' (a multiple of 4K", NULL);
+	expect_error(f, "[pool]\nnode_reserve = 1025T\n",
+		     "[pool] node_reserve:", "size out of range '1025T'",
+		     "0 to 1024T", NULL);
+	expect_error(f, "[pool]\nnode_reserve = -4K\n", ORIGIN ":2:",
+		     "[pool] node_reserve:", "bad size '-4K'", NULL);
+	expect_error(f, "[pool]\nnode_reserve = lots\n",
+		     "[pool] node_reserve:",
+		     "bad size 'lots' (bytes with an optional K, M, G or T "
+		     "suffix)",
+		     NULL);
+	zpd_config_defaults(c);
+	expect_set_error(f, "pool.node_reserve=1000", "not aligned '1000'");
+	expect_set_error(f, "pool.node_reserve=-1", "bad size '-1'");
 
 	/* A stall longer than its window is for the whole-file check. */
 	zpd_config_defaults(c);
@@ -1006,6 +1033,7 @@ static void test_help(void **state)
 		"[pool] max_pool_size = 0\n    ",
 		"[pool] accept_threshold_percent = 90\n    ",
 		"[pool] max_node_size = 0\n    ",
+		"[pool] node_reserve = 0\n    ",
 		"[writeback] file = \"\"\n    ",
 		"[writeback] size = 1G\n    ",
 		"[writeback] batch_pages = 256\n    ",
