@@ -179,7 +179,10 @@ void table_trim(struct zp_table *t);
  * only around the table's fields. 0 or -ENOMEM. */
 int table_refill(struct zp_table *t, pthread_mutex_t *lock);
 void table_destroy(struct zp_table *t);
-/* 0 and the index, or -ENOMEM. The entry's first 8 bytes are undefined. */
+/* 0 and the index, or -ENOMEM. -EAGAIN: a table of a pool with
+ * cfg.refill_in_background ran out of the room made ahead; the refill
+ * thread is asked for more, to be waited for without the owner's lock
+ * (pool_wait_pass()). The entry's first 8 bytes are undefined. */
 int table_alloc(struct zp_table *t, uint32_t *idx);
 void table_free(struct zp_table *t, uint32_t idx);
 /* Resident bytes of the table: mapped segments and the touched directory. */
@@ -435,6 +438,7 @@ struct zp_node {
 	uint64_t meta_pages;        /* lent to tables (node_alloc_meta) */
 	uint64_t refill_waits;
 	uint64_t refill_timeouts;
+	uint64_t refills_ended;     /* node_refill() calls that ended */
 	/* The lowest level an allocation waiting for a refill asked for
 	 * (ZP_NR_ROOM_LEVELS: none waits), and the waiters' wake-up. */
 	unsigned int refill_level;
@@ -457,12 +461,21 @@ int node_alloc_pages(struct zp_pool *pool, int node, unsigned int npages,
 		     bool preferred, enum zp_room_level level, unsigned int shard,
 		     struct zp_chunk **chunk, char **base);
 /* cfg.refill_in_background: npages of the node's cache for a table's
- * segment (not counted as zspage pages), and back. 0 or -ENOMEM. No class
- * lock needed; may wait for a refill. */
+ * segment (not counted as zspage pages), and back. Called under a class
+ * lock, so it never waits for the refill thread (which takes class locks):
+ * 0, -EAGAIN when the cache lacks the pages but a refill may bring them
+ * (the refill thread is asked), or -ENOMEM. */
 int node_alloc_meta(struct zp_pool *pool, int nid, unsigned int npages,
 		    struct zp_chunk **chunk, char **base);
 void node_free_meta(struct zp_pool *pool, struct zp_chunk *c, char *base,
 		    unsigned int npages);
+/* Whether a refill of the node that made no progress for a while is only
+ * slow (the refill thread starved of CPU time) rather than stuck in reclaim:
+ * the node still has room above its low watermark, where faults do not
+ * reclaim, and the wait (waited_ms so far) is short of REFILL_WAIT_SLOW
+ * times cfg.refill_wait_ms. Waits go on while it is. */
+#define REFILL_WAIT_SLOW 10
+bool node_refill_starved(struct zp_pool *pool, int nid, uint64_t waited_ms);
 /* Fault the nodes' caches back up to their floor where there is room;
  * pages added. */
 uint64_t nodes_refill(struct zp_pool *pool);
@@ -534,10 +547,22 @@ struct zp_pool {
 	pthread_cond_t refill_cond;
 	bool refill_wanted;                 /* protected by refill_lock */
 	atomic_bool refill_signalled;       /* refill_wanted, read unlocked */
+	/* Passes of zp_pool_refill() ended, and the refill_done broadcast at
+	 * the end of each; refill_progress counts pages faulted in and
+	 * directory pages locked by it, as they come. */
+	uint64_t refill_passes;             /* protected by refill_lock */
+	pthread_cond_t refill_done;
+	atomic_uint_fast64_t refill_progress;
+	/* Allocations that found a table with no room made ahead, waited for a
+	 * pass of the refill thread without the class lock and tried again. */
+	atomic_uint_fast64_t table_waits;
 };
 
 /* Tell the refill thread a node's cache runs low (any thread, any lock). */
 void pool_want_refill(struct zp_pool *pool);
+/* Ask for a pass of zp_pool_refill() and wait, holding no pool lock, until
+ * one ends; 0, or -ENOMEM when it made no progress for cfg.refill_wait_ms. */
+int pool_wait_pass(struct zp_pool *pool);
 
 /* The policy of new zspages: it changes at run time (zp_pool_set_policy()),
  * read without a lock. */

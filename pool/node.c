@@ -386,17 +386,31 @@ static long node_find_cached(struct zp_node *node, unsigned int npages,
 	return -1;
 }
 
+bool node_refill_starved(struct zp_pool *pool, int nid, uint64_t waited_ms)
+{
+	/* (A question for no pages: nothing is granted.) */
+	return waited_ms < (uint64_t)pool->cfg.refill_wait_ms * REFILL_WAIT_SLOW &&
+	       (!pool->ops->room ||
+		pool->ops->room(pool->ctx, nid, 0,
+				pool->cfg.node_reserve_bytes / ZP_PAGE_SIZE,
+				ZP_ROOM_LOW));
+}
+
 /*
  * cfg.refill_in_background, the node's cache without a run of npages: if
- * the node has room at level, ask the refill thread and wait for it, at
- * most cfg.refill_wait_ms. 0 with a cached run in *chunk and *start, or
- * -ENOMEM. Caller holds node->lock (given up while it waits).
+ * the node has room at level, ask the refill thread and wait for it while
+ * it makes progress, or is only slow (node_refill_starved()). 0 with a
+ * cached run in *chunk and *start, or -ENOMEM. Caller holds node->lock
+ * (given up while it waits).
  */
 static int node_wait_refill(struct zp_pool *pool, struct zp_node *node,
 			    unsigned int npages, enum zp_room_level level,
 			    struct zp_chunk **chunk, long *start)
 {
 	struct timespec deadline;
+
+	const uint64_t began = zp_now_ms();
+	const uint64_t ended = node->refills_ended;
 
 	if (!node_room(pool, node, npages, level))
 		return -ENOMEM;
@@ -414,6 +428,15 @@ static int node_wait_refill(struct zp_pool *pool, struct zp_node *node,
 			*start = node_find_cached(node, npages, chunk);
 			if (*start >= 0)
 				return 0;
+			/* A refill that ended and brought nothing is not
+			 * waited for again; one that has not come yet, or
+			 * is still faulting, may only be short of CPU. */
+			if (level == ZP_ROOM_LOW && node->refills_ended == ended &&
+			    node_refill_starved(pool, node->id,
+						zp_now_ms() - began)) {
+				zp_deadline(&deadline, pool->cfg.refill_wait_ms);
+				continue;
+			}
 			node->refill_timeouts++;
 			return -ENOMEM;
 		}
@@ -430,10 +453,11 @@ static int node_wait_refill(struct zp_pool *pool, struct zp_node *node,
 	}
 }
 
-/* Pages for a zspage from the node's chunks. */
+/* Pages for a zspage from the node's chunks. With cfg.refill_in_background
+ * and nothing cached, !wait gives -EAGAIN where a refill may help. */
 static int node_alloc_slow(struct zp_pool *pool, struct zp_node *node,
 			   unsigned int npages, enum zp_room_level level,
-			   struct zp_chunk **chunk, char **base)
+			   bool wait, struct zp_chunk **chunk, char **base)
 {
 	struct zp_chunk *c = NULL;
 	struct zp_list *pos;
@@ -444,6 +468,14 @@ static int node_alloc_slow(struct zp_pool *pool, struct zp_node *node,
 
 	pthread_mutex_lock(&node->lock);
 	start = node_find_cached(node, npages, &c);
+	if (start < 0 && pool->cfg.refill_in_background && !wait) {
+		ret = -ENOMEM;
+		if (node_room(pool, node, npages, level)) {
+			pool_want_refill(pool);
+			ret = -EAGAIN;
+		}
+		goto out;
+	}
 	if (start < 0 && pool->cfg.refill_in_background) {
 		ret = node_wait_refill(pool, node, npages, level, &c, &start);
 		if (ret)
@@ -571,13 +603,14 @@ int node_alloc_pages(struct zp_pool *pool, int nid, unsigned int npages,
 	if (ret == 0) {
 		node_tick(pool, node);
 	} else {
-		ret = node_alloc_slow(pool, node, npages, level, chunk, base);
+		ret = node_alloc_slow(pool, node, npages, level, true, chunk,
+				      base);
 		/* A node is full only when the stashes, of every shard and
 		 * zspage length, hold nothing either. */
 		if (ret && node_stashed_pages(pool, node)) {
 			node_unstash(pool, node);
-			ret = node_alloc_slow(pool, node, npages, level, chunk,
-					      base);
+			ret = node_alloc_slow(pool, node, npages, level, true,
+					      chunk, base);
 		}
 	}
 	if (ret)
@@ -598,11 +631,12 @@ int node_alloc_meta(struct zp_pool *pool, int nid, unsigned int npages,
 	struct zp_node *node = &pool->nodes[nid];
 	int ret;
 
-	ret = node_alloc_slow(pool, node, npages, ZP_ROOM_LOW, chunk, base);
+	ret = node_alloc_slow(pool, node, npages, ZP_ROOM_LOW, false, chunk,
+			      base);
 	if (ret && node_stashed_pages(pool, node)) {
 		node_unstash(pool, node);
-		ret = node_alloc_slow(pool, node, npages, ZP_ROOM_LOW, chunk,
-				      base);
+		ret = node_alloc_slow(pool, node, npages, ZP_ROOM_LOW, false,
+				      chunk, base);
 	}
 	if (ret == 0) {
 		pthread_mutex_lock(&node->lock);
@@ -848,11 +882,13 @@ static uint64_t node_refill(struct zp_pool *pool, struct zp_node *node)
 		c->cached_pages += n;
 		node->cached_pages += n;
 		node->refilled_pages += n;
+		atomic_fetch_add(&pool->refill_progress, n);
 		added += n;
 		pthread_cond_broadcast(&node->refilled);
 	}
 	/* What could be done is done: waiters look for themselves. */
 	node->refill_level = ZP_NR_ROOM_LEVELS;
+	node->refills_ended++;
 	pthread_cond_broadcast(&node->refilled);
 	pthread_mutex_unlock(&node->lock);
 	return added;

@@ -116,6 +116,7 @@ int zp_pool_create(const struct zp_pool_config *cfg, struct zp_pool **out)
 	pthread_mutex_init(&pool->compact_lock, NULL);
 	pthread_mutex_init(&pool->refill_lock, NULL);
 	zp_cond_init(&pool->refill_cond);
+	zp_cond_init(&pool->refill_done);
 
 	ret = -ENOMEM;
 	pool->shards = prim_meta_alloc(pool->nr_shards * sizeof(struct zp_shard));
@@ -138,6 +139,7 @@ err_lock:
 	pthread_mutex_destroy(&pool->compact_lock);
 	pthread_mutex_destroy(&pool->refill_lock);
 	pthread_cond_destroy(&pool->refill_cond);
+	pthread_cond_destroy(&pool->refill_done);
 err_free:
 	prim_meta_free(pool, sizeof(*pool));
 	return ret;
@@ -154,6 +156,7 @@ void zp_pool_destroy(struct zp_pool *pool)
 	pthread_mutex_destroy(&pool->compact_lock);
 	pthread_mutex_destroy(&pool->refill_lock);
 	pthread_cond_destroy(&pool->refill_cond);
+	pthread_cond_destroy(&pool->refill_done);
 	prim_meta_free(pool, sizeof(*pool));
 }
 
@@ -288,6 +291,8 @@ static int new_zspage_pages(struct zp_pool *pool, struct zp_class *class,
 
 size_t zp_pool_refill(struct zp_pool *pool)
 {
+	size_t added;
+
 	for (unsigned int c = 0; pool->cfg.refill_in_background &&
 				 c < pool->nr_instances; c++) {
 		struct zp_class *class = &pool->classes[c];
@@ -295,7 +300,12 @@ size_t zp_pool_refill(struct zp_pool *pool)
 		table_refill(&class->handles, &class->lock);
 		table_refill(&class->zspages, &class->lock);
 	}
-	return nodes_refill(pool);
+	added = nodes_refill(pool);
+	pthread_mutex_lock(&pool->refill_lock);
+	pool->refill_passes++;
+	pthread_cond_broadcast(&pool->refill_done);
+	pthread_mutex_unlock(&pool->refill_lock);
+	return added;
 }
 
 void pool_want_refill(struct zp_pool *pool)
@@ -313,6 +323,44 @@ void zp_pool_refill_wake(struct zp_pool *pool)
 	pthread_mutex_lock(&pool->refill_lock);
 	pthread_cond_broadcast(&pool->refill_cond);
 	pthread_mutex_unlock(&pool->refill_lock);
+}
+
+int pool_wait_pass(struct zp_pool *pool)
+{
+	uint64_t progress = atomic_load(&pool->refill_progress);
+	const uint64_t began = zp_now_ms();
+	int nid = pool->ops->current_node(pool->ctx);
+	struct timespec deadline;
+	uint64_t pass;
+	int ret = 0;
+
+	atomic_fetch_add(&pool->table_waits, 1);
+	pool_want_refill(pool);
+	zp_deadline(&deadline, pool->cfg.refill_wait_ms);
+	pthread_mutex_lock(&pool->refill_lock);
+	pass = pool->refill_passes;
+	while (pool->refill_passes == pass) {
+		uint64_t now;
+
+		if (pthread_cond_timedwait(&pool->refill_done,
+					   &pool->refill_lock,
+					   &deadline) != ETIMEDOUT)
+			continue;
+		/* A pass that goes on faulting pages in is waited for, and
+		 * so is one only slow to come. */
+		now = atomic_load(&pool->refill_progress);
+		if (now == progress &&
+		    !node_refill_starved(pool, nid < 0 || nid >= pool->nr_nodes ?
+						       0 : nid,
+					 zp_now_ms() - began)) {
+			ret = -ENOMEM;
+			break;
+		}
+		progress = now;
+		zp_deadline(&deadline, pool->cfg.refill_wait_ms);
+	}
+	pthread_mutex_unlock(&pool->refill_lock);
+	return ret;
 }
 
 bool zp_pool_refill_wait(struct zp_pool *pool, unsigned int timeout_ms)
@@ -366,20 +414,14 @@ static int alloc_new_zspage(struct zp_pool *pool, struct zp_class *class,
 	return ret;
 }
 
-int zp_pool_malloc(struct zp_pool *pool, size_t size, int nid,
-		   zp_handle_t *handle)
+/* One try of zp_pool_malloc(); -EAGAIN: a table needs the refill thread. */
+static int malloc_once(struct zp_pool *pool, size_t size, int nid,
+		       zp_handle_t *handle)
 {
-	unsigned int class_id, own;
+	unsigned int class_id = size_to_class_id(pool, size);
+	unsigned int own = current_shard(pool);
 	struct zp_node *node;
 	int ret = 0;
-
-	if (size == 0 || size > ZP_MAX_ALLOC || nid >= pool->nr_nodes)
-		return -EINVAL;
-	if (nid < 0 || pool_policy(pool) == ZP_NUMA_LOCAL)
-		nid = pool->ops->current_node(pool->ctx);
-	zp_assert(nid >= 0 && nid < pool->nr_nodes);
-	class_id = size_to_class_id(pool, size);
-	own = current_shard(pool);
 
 	/* Partly used zspages first: on the preferred node, then (not
 	 * strict) on the others, nearest first. */
@@ -394,6 +436,35 @@ int zp_pool_malloc(struct zp_pool *pool, size_t size, int nid,
 	ret = alloc_new_zspage(pool, pool_class(pool, class_id, own), nid, size,
 			       handle);
 out:
+	return ret;
+}
+
+/* How often an allocation waits for the refill thread to make table room
+ * before it is refused: a pass that brought none is not waited for twice
+ * more than this. */
+#define TABLE_WAIT_TRIES 3
+
+int zp_pool_malloc(struct zp_pool *pool, size_t size, int nid,
+		   zp_handle_t *handle)
+{
+	int ret;
+
+	if (size == 0 || size > ZP_MAX_ALLOC || nid >= pool->nr_nodes)
+		return -EINVAL;
+	if (nid < 0 || pool_policy(pool) == ZP_NUMA_LOCAL)
+		nid = pool->ops->current_node(pool->ctx);
+	zp_assert(nid >= 0 && nid < pool->nr_nodes);
+	/* A table's room comes from the refill thread, which takes class
+	 * locks: it is waited for here, where this thread holds none. */
+	for (int tries = 0;; tries++) {
+		ret = malloc_once(pool, size, nid, handle);
+		if (ret != -EAGAIN)
+			break;
+		if (tries == TABLE_WAIT_TRIES || pool_wait_pass(pool)) {
+			ret = -ENOMEM;
+			break;
+		}
+	}
 	if (ret)
 		atomic_fetch_add(&pool->malloc_fail, 1);
 	return ret;

@@ -394,6 +394,8 @@ enum zp_stat_kind {
 	X(malloc_calls, ZP_STAT_COUNTER, "successful allocations")               \
 	X(free_calls, ZP_STAT_COUNTER, "frees")                                   \
 	X(malloc_fail, ZP_STAT_COUNTER, "allocations refused for lack of memory") \
+	X(table_waits, ZP_STAT_COUNTER,                                           \
+	  "waits of allocations for the refill thread to give a table room")      \
 	X(zspages_created, ZP_STAT_COUNTER, "zspages created")                    \
 	X(zspages_freed, ZP_STAT_COUNTER, "zspages freed, compaction included")  \
 	X(fallback_zspages, ZP_STAT_COUNTER,                                      \
@@ -408,6 +410,8 @@ enum zp_stat_kind {
 	X(pages_max, ZP_STAT_MAX, "most pages of zspages ever on this node")      \
 	X(zspages, ZP_STAT_GAUGE, "live zspages on this node")                    \
 	X(cached_pages, ZP_STAT_GAUGE, "free pages kept resident on this node")   \
+	X(table_pages, ZP_STAT_GAUGE,                                             \
+	  "pages of this node's chunks lent to the handle and zspage tables")     \
 	X(pages_released, ZP_STAT_COUNTER,                                        \
 	  "free pages of this node returned to the system")                       \
 	X(chunks, ZP_STAT_GAUGE, "chunks mapped for this node")                   \

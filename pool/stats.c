@@ -107,6 +107,7 @@ void zp_pool_stats(struct zp_pool *pool, struct zp_pool_stats *st)
 	st->pages = atomic_load(&pool->pages);
 	st->pages_max = gauge_max(&pool->pages, &pool->pages_max);
 	st->malloc_fail = atomic_load(&pool->malloc_fail);
+	st->table_waits = atomic_load(&pool->table_waits);
 	pthread_mutex_lock(&pool->compact_lock);
 	st->compact_runs = pool->compact_runs;
 	pthread_mutex_unlock(&pool->compact_lock);
@@ -151,6 +152,7 @@ int zp_pool_node_stats(struct zp_pool *pool, int nid, struct zp_node_stats *st)
 	st->refilled_pages = node->refilled_pages;
 	st->refill_waits = node->refill_waits;
 	st->refill_timeouts = node->refill_timeouts;
+	st->table_pages = node->meta_pages;
 	pthread_mutex_unlock(&node->lock);
 	st->low_zspages = atomic_load(&node->low_zspages);
 	st->pages = atomic_load(&node->pages);
@@ -277,6 +279,7 @@ void zp_pool_reset_counters(struct zp_pool *pool)
 	}
 	atomic_store(&pool->pages_max, atomic_load(&pool->pages));
 	atomic_store(&pool->malloc_fail, 0);
+	atomic_store(&pool->table_waits, 0);
 	pthread_mutex_lock(&pool->compact_lock);
 	pool->compact_runs = 0;
 	pthread_mutex_unlock(&pool->compact_lock);

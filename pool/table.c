@@ -123,22 +123,26 @@ static int seg_take_pages(struct zp_table *t, struct zp_tseg *seg, void **mem)
 {
 	struct zp_pool *pool = t->pool;
 	int first = pool->ops->current_node(pool->ctx);
+	int ret = -ENOMEM;
 	char *base;
 
 	if (first < 0 || first >= pool->nr_nodes)
 		first = 0;
 	for (int i = 0; i < pool->nr_nodes; i++) {
 		int nid = (first + i) % pool->nr_nodes;
+		int r = node_alloc_meta(pool, nid, seg_pages(t), &seg->chunk,
+					&base);
 
-		if (node_alloc_meta(pool, nid, seg_pages(t), &seg->chunk,
-				    &base) == 0) {
+		if (r == 0) {
 			/* Free pool pages are poisoned for the sanitizers. */
 			track_alloc(base, seg_bytes(t));
 			*mem = base;
 			return 0;
 		}
+		if (r == -EAGAIN)
+			ret = r;
 	}
-	return -ENOMEM;
+	return ret;
 }
 
 /* Map segment s and thread its free list in index order. */
@@ -151,7 +155,7 @@ static int seg_map(struct zp_table *t, uint32_t s)
 	if (t->background) {
 		if (s >= t->dir_locked) {
 			pool_want_refill(t->pool);
-			return -ENOMEM;
+			return -EAGAIN;
 		}
 		ret = seg_take_pages(t, seg, &mem);
 		if (ret)
@@ -282,6 +286,8 @@ int table_refill(struct zp_table *t, pthread_mutex_t *lock)
 			if (t->dir_locked < upto)
 				t->dir_locked = upto;
 			pthread_mutex_unlock(lock);
+			if (t->pool)
+				atomic_fetch_add(&t->pool->refill_progress, 1);
 		}
 	}
 	while (ret == 0 && n < want) {
@@ -327,7 +333,7 @@ int table_alloc(struct zp_table *t, uint32_t *idx)
 	if (s == t->nr_segs_seen || !seg->mem) {
 		ret = seg_map(t, s);
 		if (ret)
-			return -ENOMEM;
+			return ret == -EAGAIN ? ret : -ENOMEM;
 		release_idle(t);
 	}
 	local = seg->free_head - 1;

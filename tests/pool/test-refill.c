@@ -14,6 +14,12 @@
  *                  zp_pool_refill()), a thousand zspages' worth of objects
  *                  all land on the preferred node, the cache is refilled
  *                  there (refilled_pages) and every object reads back
+ *   tables         with a refill thread, objects of every class, whose
+ *                  handle and zspage tables take their pages from the same
+ *                  small cache: a table short of a page waits for a pass
+ *                  of the refill thread without holding the class lock
+ *                  that the pass takes, so no allocation times out or
+ *                  leaves the preferred node, and every object reads back
  *   wait           zp_pool_refill_wait() times out when nothing is wanted,
  *                  returns at once when a node's cache has fallen to half
  *                  its floor, and zp_pool_refill_wake() ends a wait
@@ -211,6 +217,57 @@ static void test_thread(void **state)
 	}
 }
 
+static void test_tables(void **state)
+{
+	struct fixture *f = *state;
+	struct zp_pool_stats ps;
+	struct zp_node_stats st;
+	unsigned int n = 0;
+
+	fx_pool(f, ZP_NUMA_PREFERRED);
+	assert_int_equal(pthread_create(&f->thread, NULL, refill_main, f), 0);
+	f->running = true;
+	/* Four objects of each size from 16 bytes up, in rounds, so that
+	 * the classes' tables keep asking for pages while zspages do. */
+	for (unsigned int round = 0; round < 4; round++) {
+		for (size_t size = 16; size <= BIG; size += 16) {
+			zp_handle_t h;
+
+			memset(f->buf, (int)(n & 0xff), size);
+			assert_int_equal(zp_pool_malloc(f->pool, size, 1, &h), 0);
+			zp_pool_write(f->pool, h, f->buf, size);
+			assert_true(f->nr < NR_OBJS);
+			f->h[f->nr++] = h;
+			n++;
+		}
+	}
+	zp_pool_stats(f->pool, &ps);
+	st = node_stats(f, 1);
+	print_message("# tables: %u objects, %llu table waits, %llu table "
+		      "pages on node 0, %llu on node 1\n",
+		      n, (unsigned long long)ps.table_waits,
+		      (unsigned long long)node_stats(f, 0).table_pages,
+		      (unsigned long long)st.table_pages);
+	assert_int_equal(ps.malloc_fail, 0);
+	assert_int_equal(st.refill_timeouts, 0);
+	assert_int_equal(node_stats(f, 0).refill_timeouts, 0);
+	assert_int_equal(st.fallback_zspages, 0);
+	assert_int_equal(node_stats(f, 0).pages, 0);
+	/* The tables' pages are the cache's, on the thread's node (0). */
+	assert_true(node_stats(f, 0).table_pages > 0);
+	zp_pool_validate(f->pool);
+	n = 0;
+	for (unsigned int round = 0; round < 4; round++) {
+		for (size_t size = 16; size <= BIG; size += 16) {
+			const unsigned char *p = zp_pool_read_begin(f->pool, f->h[n]);
+
+			assert_true(p[0] == (n & 0xff) && p[size - 1] == (n & 0xff));
+			zp_pool_read_end(f->pool, f->h[n]);
+			n++;
+		}
+	}
+}
+
 static double now(void)
 {
 	struct timespec ts;
@@ -259,6 +316,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cache_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_strict, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_thread, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tables, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait, setup, teardown),
 	};
 
