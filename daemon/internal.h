@@ -481,10 +481,9 @@ int zpd_store_add_volume(struct zpd_store *store,
 int zpd_store_remove_volume(struct zpd_store *store, const char *name,
 			    char *err, size_t errlen);
 
-/* Housekeeping, which the refill thread does every second: compact the
- * pool when its pages hold much more than its objects need, and give free
- * pages above the reserve back. */
-void zpd_store_maintain(struct zpd_store *store);
+/* Compact the pool when its pages hold much more than its objects need
+ * (the main thread's timer, every second; the refill thread trims). */
+void zpd_store_compact_idle(struct zpd_store *store);
 
 /* The calling thread's worker, taken from the free list on first use and
  * given back when the thread exits; NULL if none is left. */

@@ -129,11 +129,14 @@ static void on_status(struct ev_loop *loop, ev_timer *w, int revents)
 	zpd_notify_status(buf);
 }
 
-/* Memory the main thread's heap grew by is faulted in (the pool's own
- * housekeeping is the refill thread's). */
+/* Compaction of a wasteful pool (trimming is the refill thread's), and
+ * memory the main thread's heap grew by faulted in. */
 static void on_maintain(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	(void)loop, (void)w, (void)revents;
+	struct daemon *d = w->data;
+
+	(void)loop, (void)revents;
+	zpd_store_compact_idle(d->store);
 	zpd_prefault_again();
 }
 

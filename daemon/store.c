@@ -495,7 +495,7 @@ void zpd_volume_stats(const struct zpd_volume *v, struct zpd_volume_stats *out)
 #define COMPACT_WASTE_SHIFT 3
 #define COMPACT_WASTE_MIN (4ull << 20)
 
-void zpd_store_maintain(struct zpd_store *store)
+void zpd_store_compact_idle(struct zpd_store *store)
 {
 	struct zp_pool_stats st;
 	uint64_t held, waste;
@@ -506,9 +506,6 @@ void zpd_store_maintain(struct zpd_store *store)
 	if (waste > COMPACT_WASTE_MIN &&
 	    waste > held >> COMPACT_WASTE_SHIFT)
 		zp_pool_compact(store->pool, -1);
-	/* Pages freed by discards and compaction go back to the system
-	 * even when no later allocation comes to notice they are idle. */
-	zp_pool_trim(store->pool);
 }
 
 /* ---------------------------------------------------------------------------
@@ -526,7 +523,8 @@ void zpd_store_maintain(struct zpd_store *store)
  * take no page fault and make no call that takes the process's mmap_lock
  * for writing (mmap, munmap, mlock, brk), so a fault of this thread that
  * waits in reclaim, holding that lock for reading, holds up no swap-out:
- * compaction and trimming, which unmap, run here too.
+ * trimming, which unmaps, runs here too. Compaction, which neither maps nor
+ * unmaps in this mode, does not: it would hold up the refills.
  * ------------------------------------------------------------------------ */
 
 #ifndef PR_SET_IO_FLUSHER
@@ -556,14 +554,15 @@ static void *refill_main(void *arg)
 		if (atomic_load(&store->refill_stop))
 			break;
 		zp_pool_refill(store->pool);
-		/* What else maps or unmaps pool memory happens here too: the
-		 * mmap_lock's writers are then this thread alone, and its
-		 * faults cannot leave one of them queued in front of the
-		 * workers. */
+		/* Pages freed by discards and compaction go back to the
+		 * system even when no later allocation comes to notice they
+		 * are idle. That unmaps, and is done here: the mmap_lock's
+		 * writer is then this thread, whose faults cannot leave it
+		 * queued in front of anyone. */
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 		if (now - last >= 1000) {
-			zpd_store_maintain(store);
+			zp_pool_trim(store->pool);
 			last = now;
 		}
 	}
@@ -765,7 +764,7 @@ static void store_cpu_nodes(struct zpd_store *store)
 int zpd_store_create(const struct zpd_config *cfg, unsigned int nr_workers,
 		     struct zpd_store **out, char *err, size_t errlen)
 {
-	struct zp_pool_config pc = { 0 };
+	struct zp_pool_config pc;
 	struct zpd_store *store;
 	unsigned int i;
 	int ret;
@@ -791,6 +790,9 @@ int zpd_store_create(const struct zpd_config *cfg, unsigned int nr_workers,
 	store->node_hint = cfg->node_hint;
 	store->node_cache_ms = cfg->node_cache_ms;
 
+	/* The library's defaults (refill_wait_ms among them) for what the
+	 * configuration does not set. */
+	zp_pool_config_init(&pc);
 	pc.policy = cfg->policy;
 	pc.max_zspage_pages = cfg->max_zspage_pages;
 	pc.chunk_bytes = cfg->chunk_bytes;
