@@ -8,6 +8,14 @@
 #   ok MSG / bad MSG     a check that passed / failed ("ok ...", "FAIL ...")
 #   check MSG CMD...     ok or bad by CMD's exit status
 #   figure NAME K=V...   "VMTEST: figure NAME K=V ...", figures the host prints
+#   mark                 note the time, the swap counters of /proc/vmstat and
+#                        the daemon's written-back pages, for measure
+#   measure NAME [K=V...]
+#                        the figures of a scenario's run since mark: wall
+#                        time, pages swapped out and in, pages written back,
+#                        the pool's pages per node, the daemon's peak RSS
+#                        (VmHWM) and VmSwap, then K=V...; and a check that
+#                        VmSwap is 0
 #   wait_for SECS CMD... until CMD succeeds, at most SECS (CMD's last status)
 #   indent CMD...        CMD's output as "VMTEST:   " lines
 #   finish               exit with the number of failed checks
@@ -78,6 +86,26 @@ numa_pages() {
 				printf "%s%d", i ? " " : "", n[i] + 0
 			print ""
 		}' "/proc/$1/numa_maps"
+}
+
+mark() {
+	M_T0=$(date +%s) M_OUT=$(vmstat pswpout) M_IN=$(vmstat pswpin)
+	M_WB=$(zstat written_back_pages)
+}
+measure() {
+	local name=$1 nodes="" n swap
+	shift
+	for n in /sys/devices/system/node/node[0-9]*; do
+		n=${n##*node}
+		nodes+=" pool_pages_node$n=$(zstat "node$n.pages")"
+	done
+	swap=$(status_kb "$ZPID" VmSwap)
+	figure "$name" "seconds=$(($(date +%s) - M_T0))" \
+		"pswpout=$(($(vmstat pswpout) - M_OUT)) pswpin=$(($(vmstat pswpin) - M_IN))" \
+		"written_back=$(($(zstat written_back_pages) - M_WB))$nodes" \
+		"daemon_vmhwm_kb=$(status_kb "$ZPID" VmHWM) daemon_vmswap_kb=$swap" "$@"
+	check "$name: zpoold's own memory is never swapped (VmSwap $swap kB)" \
+		test "$swap" = 0
 }
 
 daemon_start() {

@@ -64,17 +64,19 @@ views() {
 	p1=$(awk '$1 == "node1.pages" { print $2 }' <<<"$ST")
 	c0=$(awk '$1 == "node0.cached_pages" { print $2 }' <<<"$ST")
 	c1=$(awk '$1 == "node1.cached_pages" { print $2 }' <<<"$ST")
+	m0=$(awk '$1 == "node0.table_pages" { print $2 }' <<<"$ST")
+	m1=$(awk '$1 == "node1.table_pages" { print $2 }' <<<"$ST")
 	r0=$(awk '$1 == "node0.resident_pages" { print $2 }' <<<"$ST")
 	r1=$(awk '$1 == "node1.resident_pages" { print $2 }' <<<"$ST")
 	read -r k0 k1 <<<"$before"
 }
 st() { awk -v k="$1" '$1 == k { print $2 }' <<<"$ST"; }
 # The kernel agrees with the pool: the pages the daemon's bound mappings
-# hold on each node are its zspage and cached pages there, and move_pages
+# hold on each node are its zspage, cached and table pages there, and move_pages
 # finds each zspage page where the pool put it.
 kernel_agrees() { # kernel_agrees LABEL
-	check "$1: the kernel holds the pool's pages where the pool says (numa_maps $k0/$k1 = pages+cache $((p0 + c0))/$((p1 + c1)))" \
-		test "$k0" = $((p0 + c0)) -a "$k1" = $((p1 + c1))
+	check "$1: the kernel holds the pool's pages where the pool says (numa_maps $k0/$k1 = pages+cache+tables $((p0 + c0 + m0))/$((p1 + c1 + m1)))" \
+		test "$k0" = $((p0 + c0 + m0)) -a "$k1" = $((p1 + c1 + m1))
 	check "$1: move_pages finds every zspage page on its node (resident $r0/$r1, pages $p0/$p1)" \
 		test "$r0" = "$p0" -a "$r1" = "$p1"
 }
@@ -83,13 +85,13 @@ kernel_agrees() { # kernel_agrees LABEL
 FULL=2800
 
 placement() { # placement POLICY
-	local policy=$1 t0
+	local policy=$1
 	conf "$policy"
 	daemon_start /run/zpoold.conf taskset -c 0 || return
-	t0=$(date +%s)
+	mark
 	check "$policy: a writer on CPU 1 wrote $MIB MiB" write_from 1 a
 	views
-	figure "placement-$policy-writer1" "node0_pages=$p0 node1_pages=$p1 numa_maps_node0=$k0 numa_maps_node1=$k1"
+	measure "placement-$policy-writer1" "numa_maps_node0=$k0 numa_maps_node1=$k1"
 	case $policy in
 	preferred | strict)
 		check "$policy: a node-1 writer's blocks are on node 1 ($p1 pages) and none on node 0 ($p0)" \
@@ -105,9 +107,10 @@ placement() { # placement POLICY
 	esac
 	kernel_agrees "$policy, writer on CPU 1"
 	local q0=$p0 q1=$p1
+	mark
 	check "$policy: a writer on CPU 0 wrote $MIB MiB" write_from 0 b
 	views
-	figure "placement-$policy-writer0" "node0_pages=$p0 node1_pages=$p1 numa_maps_node0=$k0 numa_maps_node1=$k1 seconds=$(($(date +%s) - t0))"
+	measure "placement-$policy-writer0" "numa_maps_node0=$k0 numa_maps_node1=$k1"
 	case $policy in
 	preferred | strict | local)
 		check "$policy: a node-0 writer's blocks went to node 0 (+$((p0 - q0)) pages), node 1 unchanged ($q1 -> $p1)" \
@@ -132,6 +135,7 @@ short() { # short POLICY
 	local policy=$1 fill out rc
 	conf "$policy" "node_reserve = 32M" "reserve = 1M"
 	daemon_start /run/zpoold.conf taskset -c 0 || return
+	mark
 	nodefill --node 1 --leave $((low_kb + 16384)) >/run/nodefill.out 2>&1 &
 	fill=$!
 	if ! wait_for 60 grep -q '^nodefill: node' /run/nodefill.out; then
@@ -144,7 +148,7 @@ short() { # short POLICY
 	out=$(write_from 1 a 2>&1)
 	rc=$?
 	views
-	figure "short-$policy" "node0_pages=$p0 node1_pages=$p1 numa_maps_node0=$k0 numa_maps_node1=$k1 node1_free_kb=$(node_free_kb 1) low_refusals=$(st node1.low_refusals)"
+	measure "short-$policy" "numa_maps_node0=$k0 numa_maps_node1=$k1 node1_free_kb=$(node_free_kb 1) low_refusals=$(st node1.low_refusals)"
 	check "$policy: node 1 refused new zspages as short ($(st node1.low_refusals) times)" \
 		test "$(st node1.low_refusals)" -gt 0
 	check "$policy: node 1 took no more than its cache ($p1 pages, cache floor 256)" \

@@ -60,9 +60,8 @@ conf() { # conf POOL-LINES [WRITEBACK-LINES]
 # One run of the workload, checked and measured. Samples the pool's pages
 # per node each second and keeps the peak.
 run() { # run LABEL
-	local label=$1 t0 t1 sw rc out0 in0 wb0 peak0=0 peak1=0 n0 n1 secs st
-	out0=$(vmstat pswpout) in0=$(vmstat pswpin) wb0=$(zstat written_back_pages)
-	t0=$(date +%s)
+	local label=$1 sw rc peak0=0 peak1=0 n0 n1 secs st
+	mark
 	swapper --mib "$mib" --passes 1 --seed "$RANDOM" >/run/swapper.out 2>&1 &
 	sw=$!
 	while kill -0 $sw 2>/dev/null; do
@@ -71,7 +70,7 @@ run() { # run LABEL
 		n1=$(awk '$1 == "node1.pages" { print $2 }' <<<"$st")
 		[ "${n0:-0}" -gt $peak0 ] && peak0=$n0
 		[ "${n1:-0}" -gt $peak1 ] && peak1=$n1
-		if [ $(($(date +%s) - t0)) -gt $RUN_SECS ]; then
+		if [ $(($(date +%s) - M_T0)) -gt $RUN_SECS ]; then
 			bad "$label: the workload did not end within $RUN_SECS s"
 			dump_tasks
 			kill -KILL $sw
@@ -81,18 +80,15 @@ run() { # run LABEL
 	done
 	wait $sw
 	rc=$?
-	t1=$(date +%s)
-	secs=$((t1 - t0))
+	secs=$(($(date +%s) - M_T0))
 	indent cat /run/swapper.out
 	check "$label: every page of $mib MiB verified in $secs s (swapper exit $rc)" \
 		grep -q "^swapper: verified" /run/swapper.out
-	check "$label: the machine swapped ($(($(vmstat pswpout) - out0)) pages out, $(($(vmstat pswpin) - in0)) in)" \
-		test $(($(vmstat pswpout) - out0)) -gt $((mib * 256 / 4))
-	check "$label: zpoold's own memory is never swapped (VmSwap $(status_kb "$ZPID" VmSwap) kB)" \
-		test "$(status_kb "$ZPID" VmSwap)" = 0
-	figure "$label" "seconds=$secs pswpout=$(($(vmstat pswpout) - out0)) pswpin=$(($(vmstat pswpin) - in0))" \
-		"written_back=$(($(zstat written_back_pages) - wb0)) peak_pool_pages_node0=$peak0 peak_pool_pages_node1=$peak1" \
-		"daemon_vmhwm_kb=$(status_kb "$ZPID" VmHWM) daemon_vmswap_kb=$(status_kb "$ZPID" VmSwap)"
+	check "$label: the machine swapped ($(($(vmstat pswpout) - M_OUT)) pages out, $(($(vmstat pswpin) - M_IN)) in)" \
+		test $(($(vmstat pswpout) - M_OUT)) -gt $((mib * 256 / 4))
+	measure "$label" "peak_pool_pages_node0=$peak0 peak_pool_pages_node1=$peak1" \
+		"refill_timeouts=$(($(zstat node0.refill_timeouts) + $(zstat node1.refill_timeouts)))" \
+		"table_waits=$(zstat pool.table_waits) malloc_fail=$(zstat pool.malloc_fail)"
 }
 
 # The swap, as an operator sets it up: the volume made swap by the daemon.
