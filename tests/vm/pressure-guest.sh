@@ -35,9 +35,13 @@ nodes=$(ls -d /sys/devices/system/node/node[0-9]* | wc -l)
 # As zpoold(8) advises for a machine where it is the only swap: kswapd
 # starts early and keeps a wide margin (10 % of memory) between the low and
 # high watermarks, so that direct reclaim, which waits on the daemon, stays
-# rare; and no swap readahead (the pool reads a block as fast as a
+# rare; no watermark boost (a boost raises the min watermark too, and the
+# loop worker that hands swap-outs to the daemon allocates against it
+# without I/O: below a boosted min it would wait for reclaim, which waits for
+# it); and no swap readahead (the pool reads a block as fast as a
 # neighbour, and a random access pattern has no use for neighbours).
 echo 1000 >/proc/sys/vm/watermark_scale_factor
+echo 0 >/proc/sys/vm/watermark_boost_factor
 echo 0 >/proc/sys/vm/page-cluster
 say "RAM $RAM_MIB MiB ($((mem_kb / 1024)) MiB for the kernel to manage) on $nodes nodes; the workload: $mib MiB ($PERCENT %), $RUNS runs, $COMPRESSOR"
 

@@ -9,28 +9,9 @@
 # failed"; then the machine powers off (which the host watches too).
 set -uo pipefail
 
-failed=0
-say() { echo "VMTEST: $*"; }
-ok() { say "ok $*"; }
-bad() {
-	say "FAIL $*"
-	failed=$((failed + 1))
-}
-check() { # check DESCRIPTION CMD...
-	local what=$1
-	shift
-	if "$@"; then ok "$what"; else bad "$what"; fi
-}
+# say, ok, bad, check, wait_for: installed next to this script.
+. "$(dirname "$0")/guest-lib.sh"
 prop() { systemctl show -P "$2" "$1"; }
-wait_for() { # wait_for SECS CMD...
-	local secs=$1 i
-	shift
-	for ((i = 0; i < secs * 2; i++)); do
-		"$@" && return 0
-		sleep 0.5
-	done
-	"$@"
-}
 swap_loop() { awk '$1 ~ /^\/dev\/loop/ { print $1 }' /proc/swaps; }
 ctl=${ZPOOLCTL:-/usr/local/sbin/zpoolctl}
 dir=/usr/local/libexec/zpoold-test

@@ -50,6 +50,7 @@ mkdir -p "$t"
 cp "$swapper" "$t/swapper"
 cp "$(corpus_file)" "$t/corpus.bin"
 install -m 755 "$top_srcdir/tests/vm/systemd-guest.sh" "$t/guest.sh"
+install -m 644 "$top_srcdir/tests/vm/guest-lib.sh" "$t/guest-lib.sh"
 cat >"$ov/etc/systemd/system/zpoold-vmtest.service" <<EOF
 [Unit]
 Description=zpoold test inside the VM
