@@ -12,7 +12,8 @@
 # must write back node 1's least recently used blocks (volume b's) and
 # leave node 0's alone: volume a keeps every block in memory, node 0's
 # pages do not change, node 1 ends near its target. Both volumes then
-# read back as written.
+# read back as written. Writeback on memory pressure (PSI), which takes
+# the oldest blocks of every node, is off: only the node target acts.
 . /bin/guest-lib.sh
 
 TARGET_MIB=12
@@ -30,6 +31,7 @@ max_node_size = ${TARGET_MIB}M
 [writeback]
 file = /run/zpoold.backing
 size = 128M
+psi_stall_ms = 0
 [volume a]
 size = 64M
 [volume b]
@@ -52,7 +54,8 @@ wait_for 60 test "$(pages_of 1)" -le $((target + target / 10))
 after0=$(pages_of 0) after1=$(pages_of 1)
 wb=$(zstat written_back_pages)
 measure node-shrink "volume_a_disk_blocks=$(disk_of a) volume_b_disk_blocks=$(disk_of b) target_pages=$target" \
-	"node0_fallback_zspages=$(zstat node0.fallback_zspages) node1_refill_waits=$(zstat node1.refill_waits) node1_refill_timeouts=$(zstat node1.refill_timeouts)"
+	"node0_fallback_zspages=$(zstat node0.fallback_zspages) node1_refill_waits=$(zstat node1.refill_waits) node1_refill_timeouts=$(zstat node1.refill_timeouts)" \
+	"node0_lru=$(zstat node0.lru_length) psi_events=$(zstat psi_events) idle_written_back=$(zstat idle_written_back)"
 check "blocks were written back ($wb)" test "$wb" -gt 1000
 check "node 1 came down to its target ($after1 pages, target $target)" \
 	test "$after1" -le $((target + target / 10))
@@ -60,8 +63,11 @@ check "volume b's blocks went to disk ($(disk_of b) blocks)" test "$(disk_of b)"
 check "node 0's blocks stayed in memory: volume a has nothing on disk ($(disk_of a))" \
 	test "$(disk_of a)" = 0
 check "node 0's pool pages did not change ($before0 -> $after0)" test "$after0" = "$before0"
-check "node 0's LRU did not change ($lru0 -> $(zstat node0.lru_length) blocks)" \
-	test "$(zstat node0.lru_length)" = "$lru0"
+# (A node-1 writer's objects may take free slots of node 0's partly used
+# zspages before a new zspage is made on node 1: node 0's LRU may grow,
+# its pages may not.)
+check "node 0's LRU lost nothing ($lru0 -> $(zstat node0.lru_length) blocks)" \
+	test "$(zstat node0.lru_length)" -ge "$lru0"
 # Everything reads back as written, from memory and from disk.
 reads_back() { # reads_back VOLUME MIB
 	dd if="$ZMNT/$1" of=/run/readback bs=1M count="$2" iflag=direct status=none &&
