@@ -29,6 +29,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "compress/compress.h"
 #include "pool/pool.h"
@@ -557,6 +558,15 @@ void zpd_entry_account(struct zpd_volume *v, const struct zpd_entry *e,
 		       int sign);
 
 /* The stripe lock of block blk. */
+/* Milliseconds of CLOCK_MONOTONIC, for the daemon's threads' intervals. */
+static inline uint64_t zpd_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static inline pthread_mutex_t *zpd_stripe(struct zpd_volume *v, uint64_t blk)
 {
 	return &v->stripes[blk % ZPD_STRIPES];

@@ -41,7 +41,6 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <syslog.h>
-#include <time.h>
 
 #include "daemon/internal.h"
 #include "zp-assert.h"
@@ -547,7 +546,6 @@ static void *refill_main(void *arg)
 	uint64_t last = 0;
 
 	while (!atomic_load(&store->refill_stop)) {
-		struct timespec ts;
 		uint64_t now;
 
 		zp_pool_refill_wait(store->pool, 1000);
@@ -559,8 +557,7 @@ static void *refill_main(void *arg)
 		 * are idle. That unmaps, and is done here: the mmap_lock's
 		 * writer is then this thread, whose faults cannot leave it
 		 * queued in front of anyone. */
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+		now = zpd_now_ms();
 		if (now - last >= 1000) {
 			zp_pool_trim(store->pool);
 			last = now;

@@ -883,14 +883,6 @@ uint64_t zpd_wb_mark(struct zpd_store *store)
  * The shrinker thread
  * ------------------------------------------------------------------------ */
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Blocks in the pool, but for a batch being written back: the lists'. */
 static uint64_t pool_blocks(struct zpd_store *store)
 {
@@ -971,10 +963,10 @@ static void *shrinker_main(void *arg)
 		 * counting now. */
 		if (atomic_load(&wb->idle_seconds) * 1000ull != idle_ms) {
 			idle_ms = atomic_load(&wb->idle_seconds) * 1000ull;
-			next_idle = idle_ms ? now_ms() + idle_ms : 0;
+			next_idle = idle_ms ? zpd_now_ms() + idle_ms : 0;
 		}
 		if (next_idle) {
-			now = now_ms();
+			now = zpd_now_ms();
 			timeout = next_idle > now ? (int)(next_idle - now) : 0;
 		}
 		if (retry && (timeout < 0 || timeout > RETRY_MS))
@@ -1010,9 +1002,9 @@ static void *shrinker_main(void *arg)
 		}
 		retry = !shrink_to_limit(store);
 		retry |= !shrink_nodes(store);
-		if (next_idle && now_ms() >= next_idle) {
+		if (next_idle && zpd_now_ms() >= next_idle) {
 			zpd_writeback(store, -1, UINT64_MAX, ZPD_WB_IDLE);
-			next_idle = now_ms() + idle_ms;
+			next_idle = zpd_now_ms() + idle_ms;
 		}
 	}
 	return NULL;

@@ -567,6 +567,15 @@ int pool_wait_pass(struct zp_pool *pool);
 /* The policy of new zspages: it changes at run time (zp_pool_set_policy()),
  * read without a lock. */
 
+/* The calling thread's node, as the node layer says, or 0 when it names
+ * none the pool has. */
+static inline int pool_current_node(struct zp_pool *pool)
+{
+	int nid = pool->ops->current_node(pool->ctx);
+
+	return nid < 0 || nid >= pool->nr_nodes ? 0 : nid;
+}
+
 static inline enum zp_numa_policy pool_policy(struct zp_pool *pool)
 {
 	return __atomic_load_n(&pool->cfg.policy, __ATOMIC_RELAXED);

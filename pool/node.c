@@ -582,6 +582,23 @@ static bool use_stash(const struct zp_pool *pool)
 	return pool->cfg.release_delay_ms != 0;
 }
 
+/* node_alloc_slow(), and once more after the stashes of every shard and
+ * zspage length have emptied into the cache: a node is full only when they
+ * hold nothing either. */
+static int node_alloc_unstash(struct zp_pool *pool, struct zp_node *node,
+			      unsigned int npages, enum zp_room_level level,
+			      bool wait, struct zp_chunk **chunk, char **base)
+{
+	int ret = node_alloc_slow(pool, node, npages, level, wait, chunk, base);
+
+	if (ret && node_stashed_pages(pool, node)) {
+		node_unstash(pool, node);
+		ret = node_alloc_slow(pool, node, npages, level, wait, chunk,
+				      base);
+	}
+	return ret;
+}
+
 int node_alloc_pages(struct zp_pool *pool, int nid, unsigned int npages,
 		     bool preferred, enum zp_room_level level, unsigned int shard,
 		     struct zp_chunk **chunk, char **base)
@@ -600,19 +617,11 @@ int node_alloc_pages(struct zp_pool *pool, int nid, unsigned int npages,
 		ret = 0;
 	}
 	pthread_mutex_unlock(&stash->lock);
-	if (ret == 0) {
+	if (ret == 0)
 		node_tick(pool, node);
-	} else {
-		ret = node_alloc_slow(pool, node, npages, level, true, chunk,
-				      base);
-		/* A node is full only when the stashes, of every shard and
-		 * zspage length, hold nothing either. */
-		if (ret && node_stashed_pages(pool, node)) {
-			node_unstash(pool, node);
-			ret = node_alloc_slow(pool, node, npages, level, true,
-					      chunk, base);
-		}
-	}
+	else
+		ret = node_alloc_unstash(pool, node, npages, level, true, chunk,
+					 base);
 	if (ret)
 		return ret;
 	atomic_fetch_add_explicit(preferred ? &stash->preferred_zspages :
@@ -631,13 +640,8 @@ int node_alloc_meta(struct zp_pool *pool, int nid, unsigned int npages,
 	struct zp_node *node = &pool->nodes[nid];
 	int ret;
 
-	ret = node_alloc_slow(pool, node, npages, ZP_ROOM_LOW, false, chunk,
-			      base);
-	if (ret && node_stashed_pages(pool, node)) {
-		node_unstash(pool, node);
-		ret = node_alloc_slow(pool, node, npages, ZP_ROOM_LOW, false,
-				      chunk, base);
-	}
+	ret = node_alloc_unstash(pool, node, npages, ZP_ROOM_LOW, false, chunk,
+				 base);
 	if (ret == 0) {
 		pthread_mutex_lock(&node->lock);
 		node->meta_pages += npages;

@@ -329,7 +329,7 @@ int pool_wait_pass(struct zp_pool *pool)
 {
 	uint64_t progress = atomic_load(&pool->refill_progress);
 	const uint64_t began = zp_now_ms();
-	int nid = pool->ops->current_node(pool->ctx);
+	const int nid = pool_current_node(pool);
 	struct timespec deadline;
 	uint64_t pass;
 	int ret = 0;
@@ -350,9 +350,7 @@ int pool_wait_pass(struct zp_pool *pool)
 		 * so is one only slow to come. */
 		now = atomic_load(&pool->refill_progress);
 		if (now == progress &&
-		    !node_refill_starved(pool, nid < 0 || nid >= pool->nr_nodes ?
-						       0 : nid,
-					 zp_now_ms() - began)) {
+		    !node_refill_starved(pool, nid, zp_now_ms() - began)) {
 			ret = -ENOMEM;
 			break;
 		}

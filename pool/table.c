@@ -122,12 +122,10 @@ static unsigned int seg_pages(const struct zp_table *t)
 static int seg_take_pages(struct zp_table *t, struct zp_tseg *seg, void **mem)
 {
 	struct zp_pool *pool = t->pool;
-	int first = pool->ops->current_node(pool->ctx);
+	const int first = pool_current_node(pool);
 	int ret = -ENOMEM;
 	char *base;
 
-	if (first < 0 || first >= pool->nr_nodes)
-		first = 0;
 	for (int i = 0; i < pool->nr_nodes; i++) {
 		int nid = (first + i) % pool->nr_nodes;
 		int r = node_alloc_meta(pool, nid, seg_pages(t), &seg->chunk,
