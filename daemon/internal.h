@@ -436,6 +436,8 @@ struct zpd_store {
 	unsigned int nr_workers;
 	/* Requests per node their writes resolved to (node.c). */
 	_Atomic uint64_t node_requests[ZP_MAX_NODES];
+	/* Blocks written back from each node's LRU list (writeback.c). */
+	_Atomic uint64_t node_written_back[ZP_MAX_NODES];
 	int nr_nodes;
 	enum zpd_node_hint node_hint;
 	unsigned int node_cache_ms;

@@ -111,6 +111,9 @@ void zpd_stats_walk(struct zpd_store *store, stat_fn fn, void *arg)
 		emit(fn, arg, prefix, "requests",
 		     atomic_load_explicit(&store->node_requests[nid],
 					  memory_order_relaxed));
+		emit(fn, arg, prefix, "written_back",
+		     atomic_load_explicit(&store->node_written_back[nid],
+					  memory_order_relaxed));
 	}
 
 	comp_totals(store, &cs);
@@ -151,8 +154,10 @@ void zpd_stats_reset(struct zpd_store *store)
 	ZPD_STORE_STAT_FIELDS(ZPD_STAT_ZERO)
 #undef ZPD_STAT_ZERO
 	zp_pool_reset_counters(store->pool);
-	for (nid = 0; nid < ZP_MAX_NODES; nid++)
+	for (nid = 0; nid < ZP_MAX_NODES; nid++) {
 		atomic_store(&store->node_requests[nid], 0);
+		atomic_store(&store->node_written_back[nid], 0);
+	}
 	comp_totals(store, &store->comp_base);
 	for (w = store->all_workers; w; w = w->all_next) {
 #define ZPD_STAT_ZERO(name, desc) zero(w->fuse.name);

@@ -596,6 +596,9 @@ static unsigned int commit_victims(struct zpd_store *store,
 	if (failed)
 		wb_stat_add(store, writeback_failures, failed);
 	wb_stat_add(store, written_back_pages, done);
+	/* A batch's victims all come from its node's list. */
+	atomic_fetch_add_explicit(&store->node_written_back[b->nid], done,
+				  memory_order_relaxed);
 	return done;
 }
 

@@ -73,7 +73,7 @@ ctl_ok status --bytes | grep -q "$((256 << 20))" ||
 
 # --- stats -----------------------------------------------------------------
 out=$(ctl_ok stats)
-for name in pool.pages node0.lru_length node0.requests fuse.writes \
+for name in pool.pages node0.lru_length node0.requests node0.written_back fuse.writes \
 	compressor.compressed_pages volume.vol0.writes written_back_pages; do
 	grep -q "^$name " <<<"$out" || grep -q "^$name[[:space:]]" <<<"$out" ||
 		fail "stats has no $name"
@@ -192,6 +192,9 @@ after=$(jget .written_back_pages stats)
 out=$(ctl_ok writeback --node 0 --bytes 64K)
 [ $(($(jget .written_back_pages stats) - after)) -eq 16 ] ||
 	fail "writeback --node 0 --bytes 64K"
+# One node here: all of it came off node 0's list.
+[ "$(jget .node0.written_back stats)" -eq "$(jget .written_back_pages stats)" ] ||
+	fail "node0.written_back $(jget .node0.written_back stats) is not written_back_pages $(jget .written_back_pages stats)"
 expect_fail "exclude" ctl writeback --bytes 1M --idle 5
 [ "$ZT_RC" -ne 0 ] || fail "writeback with --bytes and --idle succeeded"
 cmp -n $((32 << 20)) "$corpus" "$ZT_MNT/vol0" ||
@@ -226,6 +229,7 @@ blocks=$(jget .volume.vol0.blocks_compressed stats)
 ctl_ok reset-stats >/dev/null
 [ "$(jget .volume.vol0.writes stats)" -eq 0 ] || fail "reset-stats: vol0 writes"
 [ "$(jget .written_back_pages stats)" -eq 0 ] || fail "reset-stats: written back"
+[ "$(jget .node0.written_back stats)" -eq 0 ] || fail "reset-stats: node 0's written back"
 [ "$(jget .compressor.pages stats)" -eq 0 ] || fail "reset-stats: compressor"
 [ "$(jget .volume.vol0.blocks_compressed stats)" -eq "$blocks" ] ||
 	fail "reset-stats changed a gauge"

@@ -13,4 +13,4 @@
 requires_root
 requires qemu-system-x86_64 cpio zstd
 vm_boot node-shrink "$top_srcdir/tests/vm/node-shrink-guest.sh" --mem 512 --cpus 2 \
-	--nodes 2 --timeout 600 --min-ok 12
+	--nodes 2 --timeout 600 --min-ok 15
