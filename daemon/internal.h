@@ -167,6 +167,11 @@ struct zpd_config {
 	/* [volume NAME] */
 	unsigned int nr_volumes;
 	struct zpd_volume_conf volumes[ZPD_MAX_VOLUMES];
+
+	/* Not from the file: the pool's node layer and its context (NULL:
+	 * the machine's), for tests on a made-up topology. */
+	const struct zp_node_ops *node_ops;
+	void *node_ctx;
 };
 
 /* The defaults: no volumes, every key at its documented default. */
@@ -317,7 +322,10 @@ struct zpd_volume_stats {
  * description). Exact; updated with relaxed atomics. */
 #define ZPD_STORE_STAT_FIELDS(X)                                                \
 	X(pool_limit_hit, "block stores that found the pool at its limit")    \
-	X(bypassed_stores, "blocks stored straight to disk: the pool was full") \
+	X(bypassed_stores, "blocks stored straight to disk: the pool was full " \
+			   "or got no memory")                                 \
+	X(nomem_stores, "of those, the blocks the pool got no memory for "    \
+			"(its nodes short of free memory)")                    \
 	X(nospc_stores, "block stores refused for lack of room: the pool at "  \
 			"its limit and no backing store, or the backing "      \
 			"store full as well; or no memory for the pool")       \
@@ -615,6 +623,10 @@ bool zpd_pool_below_limit(struct zpd_store *store);
 
 /* Count a block store refused for lack of room (nospc_stores). */
 void zpd_store_refused(struct zpd_store *store);
+
+/* Count a block stored to disk because the pool got no memory for it
+ * (nomem_stores). */
+void zpd_store_nomem_stored(struct zpd_store *store);
 
 /* A block was just stored on node nid: wake the shrinker if that node is
  * past its target (max_node_size). */

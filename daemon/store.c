@@ -114,7 +114,9 @@ static void pool_entry(struct zpd_store *store, struct zpd_entry *e,
 /*
  * Turn one page into a new entry: compress it and, unless it is
  * same-filled, copy it into a fresh pool object, or into the backing store
- * while the pool is full. The entry is not in the index yet, so no lock is
+ * while the pool is full or when the pool gets no memory (its nodes at
+ * their low watermark: the machine is short of memory, and the disk is
+ * the block's place). The entry is not in the index yet, so no lock is
  * needed. -ENOSPC when neither the pool nor the disk has room.
  */
 static int make_entry(struct zpd_volume *v, struct zpd_worker *w,
@@ -123,6 +125,7 @@ static int make_entry(struct zpd_volume *v, struct zpd_worker *w,
 	struct zpd_store *store = v->store;
 	struct comp_result res;
 	zp_handle_t h;
+	bool tried_disk = false;
 	int ret;
 
 	ret = comp_compress(w->comp, zpd_store_compressor(store), page, &res);
@@ -138,6 +141,7 @@ static int make_entry(struct zpd_volume *v, struct zpd_worker *w,
 		ret = zpd_wb_store(store, w, res.data, res.len, res.tag, e);
 		if (ret == 0)
 			return 0;
+		tried_disk = true;
 		/* A disk that failed leaves the pool, over its limit, as
 		 * the block's only home; a full one leaves whatever room
 		 * the pool has below its limit (the accept threshold is
@@ -148,6 +152,11 @@ static int make_entry(struct zpd_volume *v, struct zpd_worker *w,
 		}
 	}
 	ret = zp_pool_malloc(store->pool, res.len, nid < 0 ? 0 : nid, &h);
+	if (ret == -ENOMEM && !tried_disk &&
+	    zpd_wb_store(store, w, res.data, res.len, res.tag, e) == 0) {
+		zpd_store_nomem_stored(store);
+		return 0;
+	}
 	if (ret) {
 		zpd_store_refused(store);
 		return ret == -ENOMEM ? -ENOSPC : ret;
@@ -798,6 +807,8 @@ int zpd_store_create(const struct zpd_config *cfg, unsigned int nr_workers,
 	pc.cache_pages = (unsigned int)(cfg->reserve >> ZP_PAGE_SHIFT);
 	pc.node_reserve_bytes = cfg->node_reserve;
 	pc.refill_in_background = true;
+	pc.node_ops = cfg->node_ops;
+	pc.node_ctx = cfg->node_ctx;
 	/* Whole-zspage victims need the blocks of a zspage's objects. */
 	pc.owners = cfg->wb_file[0] && cfg->wb_victims == ZPD_VICTIMS_ZSPAGE;
 	ret = zp_pool_create(&pc, &store->pool);

@@ -258,6 +258,11 @@ void zpd_store_refused(struct zpd_store *store)
 	wb_stat_add(store, nospc_stores, 1);
 }
 
+void zpd_store_nomem_stored(struct zpd_store *store)
+{
+	wb_stat_add(store, nomem_stores, 1);
+}
+
 void zpd_node_stored(struct zpd_store *store, int nid)
 {
 	if (store->node_limit_pages &&

@@ -23,8 +23,18 @@
  *                the oldest unreferenced block goes first
  *   idle         an idle pass marks, the next writes back what was not
  *                touched in between
+ *   nomem        a pool that gets no memory (a made-up node with room
+ *                for little more than its cache) sends the blocks to the
+ *                backing store, counted, all read back
  *   node-target  a node past max_node_size is written back below it by
  *                the shrinker thread, with the pool far from its limit
+ *   node-fallback  two made-up nodes, node 0 nearly full: a volume bound
+ *                to node 0 spills onto node 1 (preferred's fallback);
+ *                then a volume bound to node 1 takes node 1 past
+ *                max_node_size, and the shrinker writes back only node
+ *                1's list: the first volume loses to disk no more blocks
+ *                than it had on node 1, node 0 keeps its blocks and
+ *                pages, nodeN.written_back says so
  *   full         a backing store that fills up during writeback leaves
  *                the rest in the pool, counted, nothing lost
  *   idle-thread  the shrinker thread's passes every idle_seconds write
@@ -123,6 +133,7 @@ static const struct zt_field rerun_fields[] = {
 struct fixture {
 	struct zpd_config cfg;
 	struct zpd_store *store;
+	struct zp_node_sim *sim; /* made-up nodes, or NULL */
 	char dir[64];
 	bool passed;
 };
@@ -164,6 +175,8 @@ static int teardown(void **state)
 	if (!f->passed)
 		zt_report_failure();
 	zpd_store_destroy(f->store);
+	if (f->sim)
+		zp_node_sim_destroy(f->sim);
 	nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 	free(f);
 	memset(&where, 0, sizeof(where));
@@ -198,6 +211,15 @@ static struct zpd_volume *fx_store(struct fixture *f, uint64_t nr_blocks,
 		fail_msg("cannot create the store: %s (%s)", err,
 			 strerror(-ret));
 	return f->store->volumes[0];
+}
+
+/* The stores of f made from now on take nr made-up nodes of the pages in
+ * caps[] (0: unlimited). */
+static void fx_sim(struct fixture *f, int nr, const size_t *caps)
+{
+	assert_int_equal(zp_node_sim_create(nr, caps, &f->sim), 0);
+	f->cfg.node_ops = &zp_node_sim_ops;
+	f->cfg.node_ctx = f->sim;
 }
 
 static struct zpd_worker *worker(struct zpd_store *store)
@@ -495,6 +517,41 @@ static void test_bypass(void **state)
 	check_eq(shr_slots_used(f->store->slots), 512);
 	for (uint64_t j = 0; j < i; j++)
 		read_check(v, w, j, 1);
+	check_consistent(f->store, v);
+	f->passed = true;
+}
+
+/* One made-up node with room for little more than its cache of resident
+ * pages: the pool, far below its limit, soon gets no memory. */
+static void test_nomem(void **state)
+{
+	struct fixture *f = *state;
+	const size_t caps[1] = { RESERVE / ZP_PAGE_SIZE + 32 };
+	uint64_t i, n = 2000;
+	struct zpd_store_stats s;
+	struct zpd_volume *v;
+	struct zpd_worker *w;
+
+	where.test = "nomem";
+	fx_sim(f, 1, caps);
+	v = fx_store(f, n, n, 1u << 20);
+	w = worker(f->store);
+	/* The cache holds RESERVE: far less than 2000 blocks. A store the
+	 * node has no page for waits for the refill first (up to a second,
+	 * as the made-up node is not below its low watermark): a few do. */
+	for (i = 0; i < n && sstats(f->store).nomem_stores < 4; i++)
+		write_ver(v, w, i, 1);
+	n = i;
+	s = sstats(f->store);
+	assert_true(s.nomem_stores > 0);
+	check_eq(s.bypassed_stores, s.nomem_stores);
+	check_eq(s.pool_limit_hit, 0);
+	check_eq(s.nospc_stores, 0);
+	check_eq(vstats(v).blocks_disk, s.nomem_stores);
+	assert_true(zp_pool_total_pages(f->store->pool) <= caps[0]);
+	for (i = 0; i < n; i++)
+		read_check(v, w, i, 1);
+	assert_true(sstats(f->store).wb_reads > 0);
 	check_consistent(f->store, v);
 	f->passed = true;
 }
@@ -854,6 +911,103 @@ static void test_node_target(void **state)
 	f->passed = true;
 }
 
+static void test_node_fallback(void **state)
+{
+	struct fixture *f = *state;
+	/* Node 0: its cache of resident pages and a few more. */
+	const size_t caps[2] = { RESERVE / ZP_PAGE_SIZE + 64, 0 };
+	const uint64_t na = 800, nb = 3000, target = 400;
+	uint64_t i, lru0, pages0, a_node1, wb;
+	uint64_t *ver_a = calloc(na, sizeof(*ver_a));
+	uint64_t *ver_b = calloc(nb, sizeof(*ver_b));
+	struct zpd_volume *a, *b;
+	struct zpd_store *store;
+	struct zpd_worker *w;
+	char err[ZPD_ERR_MAX];
+	int tries;
+
+	where.test = "node-fallback";
+	assert_non_null(ver_a);
+	assert_non_null(ver_b);
+	fx_sim(f, 2, caps);
+	f->cfg.node_hint = ZPD_HINT_VOLUME;
+	f->cfg.max_node_size = target * ZP_PAGE_SIZE;
+	f->cfg.accept_threshold_percent = 50;
+	f->cfg.max_pool_size = (1ull << 20) * ZP_PAGE_SIZE;
+	snprintf(f->cfg.wb_file, sizeof(f->cfg.wb_file), "%s/backing", f->dir);
+	f->cfg.wb_size = (na + nb) * SHR_SLOT_SIZE;
+	for (i = 0; i < 2; i++) {
+		struct zpd_volume_conf *vc = &f->cfg.volumes[i];
+
+		memset(vc, 0, sizeof(*vc));
+		snprintf(vc->name, sizeof(vc->name), "%s", i ? "b" : "a");
+		vc->size = (i ? nb : na) * BLOCK;
+		vc->node = (int)i;
+		vc->store = ZPD_STORE_POOL;
+	}
+	f->cfg.nr_volumes = 2;
+	err[0] = '\0';
+	if (zpd_store_create(&f->cfg, 8, &f->store, err, sizeof(err)))
+		fail_msg("cannot create the store: %s", err);
+	store = f->store;
+	check_eq(store->nr_nodes, 2);
+	a = store->volumes[0];
+	b = store->volumes[1];
+	w = worker(store);
+
+	where.phase = "volume a";
+	fill_pool_blocks(a, w, na, ver_a);
+	lru0 = shr_lru_len(&store->lru[0]);
+	pages0 = zp_pool_node_pages(store->pool, 0);
+	a_node1 = shr_lru_len(&store->lru[1]);
+	check_eq(lru0 + a_node1, vstats(a).blocks_raw +
+					 vstats(a).blocks_compressed);
+	if (!a_node1 || pages0 >= target ||
+	    zp_pool_node_pages(store->pool, 1) >= target)
+		fail_msg("volume a: %" PRIu64 " blocks on node 0 (%zu pages), "
+			 "%" PRIu64 " on node 1 (%zu pages), target %" PRIu64,
+			 lru0, zp_pool_node_pages(store->pool, 0), a_node1,
+			 zp_pool_node_pages(store->pool, 1), target);
+
+	where.phase = "volume b";
+	if (zpd_shrinker_start(store, &f->cfg, err, sizeof(err)))
+		fail_msg("%s", err);
+	fill_pool_blocks(b, w, nb, ver_b);
+	for (tries = 0; tries < 400; tries++) { /* 20 s on a busy disk */
+		if (zp_pool_node_pages(store->pool, 1) < target)
+			break;
+		usleep(50000);
+	}
+	zpd_shrinker_stop(store);
+	wb = sstats(store).written_back_pages;
+	if (zp_pool_node_pages(store->pool, 1) >= target)
+		fail_msg("node 1 holds %zu pages, target %" PRIu64
+			 "; %" PRIu64 " written back",
+			 zp_pool_node_pages(store->pool, 1), target, wb);
+	assert_true(wb > 0);
+	check_eq(atomic_load(&store->node_written_back[1]), wb);
+	check_eq(atomic_load(&store->node_written_back[0]), 0);
+	check_eq(sstats(store).bypassed_stores, 0);
+	check_eq(sstats(store).pool_limit_hit, 0);
+	if (vstats(a).blocks_disk > a_node1)
+		fail_msg("volume a lost %" PRIu64 " blocks to disk, but had "
+			 "%" PRIu64 " on node 1",
+			 vstats(a).blocks_disk, a_node1);
+	/* Volume b's objects may fill free slots of node 0's zspages:
+	 * node 0 may gain, not lose. */
+	assert_true(shr_lru_len(&store->lru[0]) >= lru0);
+	assert_true(zp_pool_node_pages(store->pool, 0) >= pages0);
+
+	where.phase = "read back";
+	for (i = 0; i < na; i++)
+		read_check(a, w, i, ver_a[i]);
+	for (i = 0; i < nb; i++)
+		read_check(b, w, i, ver_b[i]);
+	free(ver_a);
+	free(ver_b);
+	f->passed = true;
+}
+
 static void test_full(void **state)
 {
 	struct fixture *f = *state;
@@ -1178,6 +1332,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bypass, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nomem, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writeback, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_chance, setup, teardown),
@@ -1189,6 +1344,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_zspage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_node_target, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_node_fallback, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stress, setup, teardown),
